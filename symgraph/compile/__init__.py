@@ -1,0 +1,1 @@
+"""function(), its modes and the compiled Function object."""

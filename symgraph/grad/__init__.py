@@ -1,0 +1,1 @@
+"""Reverse mode (grad, Lop), forward mode (Rop), jacobian/hessian and verify_grad."""

@@ -1,0 +1,3 @@
+__all__ = ["grad", "Lop", "Rop"]
+def grad(*a, **k): raise NotImplementedError
+Lop = Rop = grad

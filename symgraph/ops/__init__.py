@@ -1,0 +1,1 @@
+"""Op families: one module each (scalar, elemwise, math, reduce, blas, shape, subtensor, linalg)."""

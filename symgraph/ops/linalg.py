@@ -1,0 +1,2 @@
+"""(to be written: the linalg op family)."""
+__all__ = []

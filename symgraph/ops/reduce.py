@@ -1,0 +1,2 @@
+"""(to be written: the reduce op family)."""
+__all__ = []

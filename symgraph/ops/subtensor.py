@@ -1,0 +1,2 @@
+"""(to be written: the subtensor op family)."""
+__all__ = []

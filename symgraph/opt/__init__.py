@@ -1,0 +1,1 @@
+"""FunctionGraph and graph rewrites."""
