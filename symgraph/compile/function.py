@@ -209,6 +209,12 @@ class FunctionMaker:
         self.fgraph = FunctionGraph(explicit + implicit, out_vars + upd_exprs)
         self.fgraph.n_outputs = len(out_vars)
         self.fgraph.update_targets = [v for v, _ in self.updates]
+        self._rewrite()
+
+    def _rewrite(self):
+        """Run the mode's rewrite phases on the FunctionGraph (symgraph/opt)."""
+        from ..opt import rewrite_graph
+        rewrite_graph(self.fgraph, self.mode)
 
     def _check_inputs(self):
         seen = set()
