@@ -7,7 +7,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..codegen.executor import PyProgram
 from ..errors import SymgraphError, format_trace
 from ..graph import Constant, Variable, ancestors, clone_replace, graph_inputs
 from ..opt.fgraph import FunctionGraph
@@ -238,7 +237,8 @@ class FunctionMaker:
                 warnings.warn(msg, stacklevel=4)
 
     def create(self):
-        program = PyProgram(self.fgraph, nan_guard=self.mode.nan_guard)
+        from ..codegen import make_program
+        program = make_program(self.fgraph, self.mode)
         return Function(self, program)
 
 
