@@ -32,8 +32,8 @@ def debugprint(obj, file=None, print_type=True, depth=-1, ids="id", print_origin
             first = var not in ident
             if first:
                 ident[var] = _ident(len(ident))
-            lines.append(" |" * level + _describe(var, ident[var], print_type, print_origin,
-                                                  first))
+            lines.append(_indent(level) + _describe(var, ident[var], print_type,
+                                                    print_origin, first))
             node = var.owner
             if first and node is not None and (depth < 0 or level < depth):
                 for i in reversed(node.inputs):
@@ -43,6 +43,17 @@ def debugprint(obj, file=None, print_type=True, depth=-1, ids="id", print_origin
         return text
     print(text, file=file or sys.stdout)
     return obj
+
+
+_MAX_INDENT = 64
+
+
+def _indent(level: int) -> str:
+    """' | | |' for `level`; past _MAX_INDENT levels the bars are replaced by the level
+    number, so a 10,000-deep chain prints in linear (not quadratic) space."""
+    if level <= _MAX_INDENT:
+        return " |" * level
+    return " |" * 4 + f" ~{level}~" + " |" * 4
 
 
 def _roots(obj):
@@ -95,20 +106,41 @@ _INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "true_div": ("/", 2
 
 def pp(var) -> str:
     """An infix formula for `var`: ``pp(x * 2 + y)`` gives ``'((x * 2) + y)'``."""
+    # Each variable's text is a list of pieces: strings and the piece lists of its inputs
+    # (shared, not copied), flattened once at the end; this keeps deep chains linear.
     text = {}
     for node in toposort([var]):
-        args = [text.get(i) or _leaf(i) for i in node.inputs]
+        args = [text.get(i) or [_leaf(i)] for i in node.inputs]
         name = getattr(node.op, "name", None) or type(node.op).__name__
         if name in _INFIX and len(args) >= 2:
-            sym = _INFIX[name][0]
-            s = "(" + f" {sym} ".join(args) + ")"
+            parts = ["("]
+            for k, a in enumerate(args):
+                parts += [f" {_INFIX[name][0]} ", a] if k else [a]
+            parts.append(")")
         elif name == "neg":
-            s = f"-{args[0]}"
+            parts = ["-", args[0]]
         else:
-            s = f"{name}({', '.join(args)})"
+            parts = [f"{name}("]
+            for k, a in enumerate(args):
+                parts += [", ", a] if k else [a]
+            parts.append(")")
         for k, o in enumerate(node.outputs):
-            text[o] = s if len(node.outputs) == 1 else f"{s}[{k}]"
-    return text.get(var) or _leaf(var)
+            text[o] = parts if len(node.outputs) == 1 else [parts, f"[{k}]"]
+    return _flatten(text.get(var) or [_leaf(var)])
+
+
+def _flatten(parts) -> str:
+    out, stack = [], [iter(parts)]
+    while stack:
+        for p in stack[-1]:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                stack.append(iter(p))
+                break
+        else:
+            stack.pop()
+    return "".join(out)
 
 
 def _leaf(v) -> str:
