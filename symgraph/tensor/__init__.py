@@ -14,4 +14,4 @@ from .var import TensorConstant, TensorVariable, as_tensor_variable, constant  #
 from . import nlinalg  # noqa: F401,E402
 
 _as_tensor_variable = as_tensor_variable
-from . import nnet  # noqa: F401,E402
+from . import nnet, signal  # noqa: F401,E402
