@@ -183,6 +183,17 @@ class _Read(_IndexOp):
             return [None]
         return [self(eval_points[0], *inputs[1:])]
 
+    def infer_shape(self, node, input_shapes):
+        x, *idx = node.inputs
+        entries = self._entries(x, idx, node.inputs)
+        xs = [_i64(s) for s in input_shapes[0]]
+        if self.advanced:
+            shape = _advanced_sym_shape(entries, xs, dict(zip(idx, input_shapes[1:])))
+        else:
+            shape = _basic_sym_shape(entries, xs)
+        static = node.outputs[0].type.shape
+        return [tuple(_i64(s if s is not None else d) for s, d in zip(static, shape))]
+
 
 class Subtensor(_Read):
     """Basic indexing ``x[1:3, ::2, None, i]`` (a view), as numpy."""
@@ -396,17 +407,101 @@ def _advanced_shape(op, x, entries, all_inputs):
                 count = 0 if 0 in e.type.shape else None
             pieces.append((True, (count,)))
             dim += e.ndim
+    adv_shapes = [s for adv, s in pieces if adv]
+    adv_shape = _broadcast_index_shapes(op, adv_shapes, all_inputs) if adv_shapes else ()
+    return _place(pieces, adv_shape) + x.type.shape[dim:]
+
+
+def _place(pieces, adv_shape) -> tuple:
+    """numpy's placement of the broadcast advanced dimensions among the basic ones."""
     adv_pos = [i for i, (adv, _) in enumerate(pieces) if adv]
     if not adv_pos:
-        return sum((s for _, s in pieces), ()) + x.type.shape[dim:]
-    adv_shape = _broadcast_index_shapes(op, [s for adv, s in pieces if adv], all_inputs)
-    basic = [s for adv, s in pieces if not adv]
-    rest = x.type.shape[dim:]
+        return sum((tuple(s) for _, s in pieces), ())
     if adv_pos == list(range(adv_pos[0], adv_pos[-1] + 1)):
-        before = [s for _, s in pieces[:adv_pos[0]]]
-        after = [s for _, s in pieces[adv_pos[-1] + 1:]]
-        return sum(before, ()) + adv_shape + sum(after, ()) + rest
-    return adv_shape + sum(basic, ()) + rest
+        before = sum((tuple(s) for _, s in pieces[:adv_pos[0]]), ())
+        after = sum((tuple(s) for _, s in pieces[adv_pos[-1] + 1:]), ())
+        return before + tuple(adv_shape) + after
+    return tuple(adv_shape) + sum((tuple(s) for adv, s in pieces if not adv), ())
+
+
+def _i64(v):
+    """A shape entry as an int64 0-d variable."""
+    if isinstance(v, Variable):
+        from .math import cast
+        return cast(v, "int64")
+    return constant(np.int64(v))
+
+
+def _sym_slice_len(n, s: Slice):
+    """The length of a slice of a dimension of symbolic size n (slice.indices' clamping)."""
+    from . import math as M
+    start, stop, step = (p if p is None or _value(p) is None else _value(p) for p in s)
+    start, stop, step = (_i64(p) if isinstance(p, Variable) else p for p in (start, stop, step))
+
+    def clamp(p, default, lo, hi):
+        if p is None:
+            return default
+        if isinstance(p, int):
+            return M.maximum(p + n, lo) if p < 0 else M.minimum(p, hi)
+        return M.switch(M.lt(p, 0), M.maximum(p + n, lo), M.minimum(p, hi))
+
+    def up(st):
+        a, b = clamp(start, 0, 0, n), clamp(stop, n, 0, n)
+        return M.maximum(M.int_div(b - a + st - 1, st), 0)
+
+    def down(st):
+        a, b = clamp(start, n - 1, -1, n - 1), clamp(stop, -1, -1, n - 1)
+        return M.maximum(M.int_div(a - b - st - 1, -st), 0)
+
+    if step is None or isinstance(step, int):
+        return up(step or 1) if (step or 1) > 0 else down(step)
+    return M.switch(M.gt(step, 0), up(step), down(step))
+
+
+def _basic_sym_shape(entries, xs):
+    out, dim = [], 0
+    for e in entries:
+        if e is None:
+            out.append(1)
+            continue
+        if isinstance(e, Slice):
+            out.append(_sym_slice_len(xs[dim], e))
+        dim += 1
+    return tuple(out) + tuple(xs[dim:])
+
+
+def _advanced_sym_shape(entries, xs, index_shapes):
+    from . import math as M
+    pieces, dim = [], 0
+    for e in entries:
+        if e is None:
+            pieces.append((False, (1,)))
+        elif isinstance(e, Slice):
+            pieces.append((False, (_sym_slice_len(xs[dim], e),)))
+            dim += 1
+        elif isinstance(e, int):
+            pieces.append((True, ()))
+            dim += 1
+        elif not is_bool(e.dtype):
+            pieces.append((True, tuple(1 if t == 1 else s
+                                       for s, t in zip(index_shapes[e], e.type.shape))))
+            dim += 1
+        else:
+            from .reduce import sum as _sum
+            count = M.cast(e if e.ndim == 0 else _sum(e), "int64")
+            pieces.append((True, (count,)))
+            dim += e.ndim
+    shapes = [s for adv, s in pieces if adv]
+    ndim = max((len(s) for s in shapes), default=0)
+    adv_shape = []
+    for d in range(ndim):
+        sizes = [s[d - ndim + len(s)] for s in shapes if d - ndim + len(s) >= 0]
+        sizes = [z for z in sizes if not (isinstance(z, int) and z == 1)]
+        size = sizes[0] if sizes else 1
+        for z in sizes[1:]:
+            size = M.maximum(size, z)   # valid indices broadcast: all equal, or 1
+        adv_shape.append(size)
+    return _place(pieces, adv_shape) + tuple(xs[dim:])
 
 
 def _check_mask(op, x, mask, dim, all_inputs):
