@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from ..config import config
 from ..errors import DisconnectedInputError, GradientError, format_trace
 from ..graph import Variable, io_toposort
@@ -130,7 +132,11 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         if cost.type.ndim != 0:
             raise GradientError(f"grad: the cost must be a scalar (0-d), got {cost!r} of type "
                                 f"{cost.type}; sum it, or pass known_grads")
-        start[cost] = [_M().ones_like(cost)]
+        # a 0-d seed needs no shape: a constant keeps the cost's own graph out of the
+        # gradient's (the gradient of sum(x * 2) does not compute the sum)
+        from ..tensor.var import constant
+        start[cost] = [constant(np.ones((), dtype=cost.dtype if is_differentiable_dtype(
+            cost.dtype) else config.floatX))]
     for var, g in (known_grads or {}).items():
         if not isinstance(var, Variable):
             raise TypeError(f"grad: known_grads keys must be variables, got {var!r}")
