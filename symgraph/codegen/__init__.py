@@ -1,10 +1,27 @@
 """Executors and code generation backends."""
+import warnings
+
+_warned = []
 
 
 def make_program(fgraph, mode):
     """The callable that runs `fgraph`: ``program(list_of_input_values) -> output values``.
 
-    Only the numpy reference executor exists so far; the C backend plugs in here.
+    ``FAST_RUN`` builds C kernels (`cbackend`) for the nodes that have one and runs the others'
+    numpy `perform` in the same schedule; ``fgraph.placement`` (``fn.maker.fgraph.placement``)
+    maps each node to ``'c'`` or ``'py'``. Other modes run the numpy reference executor. With
+    no working C compiler, FAST_RUN warns once and runs the numpy executor.
     """
     from .executor import PyProgram
+    if mode.name == "FAST_RUN":
+        from ..errors import CompileError
+        try:
+            from .cbackend import build_program
+            return build_program(fgraph, mode)
+        except (CompileError, ImportError) as e:
+            if not _warned:
+                _warned.append(e)
+                warnings.warn(f"symgraph: no C backend ({e}); functions run with the numpy "
+                              f"executor", RuntimeWarning, stacklevel=4)
+    fgraph.placement = {node: "py" for node in fgraph.toposort()}
     return PyProgram(fgraph, nan_guard=mode.nan_guard)

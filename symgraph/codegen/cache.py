@@ -1,0 +1,342 @@
+"""The on-disk cache of compiled modules, keyed by content.
+
+key = sha256 over named parts (the rendered source, the compiler's identity, the flags, the
+platform and CPU, Python's extension ABI, cffi and numpy versions, `CACHE_FORMAT`). An entry
+lives in ``config.compiledir/<key[:2]>/<key>/``: ``source.c`` (the kernels), the module's C
+file from cffi, the built extension and ``meta.json`` (the parts, the binary's size and
+sha256). Entries are immutable once published:
+
+- a miss takes an ``fcntl.flock`` on ``<key[:2]>/<key>.lock`` (per key: builds of other keys
+  never wait), checks again, builds in a temporary folder beside the entry and publishes it
+  with ``os.replace`` (atomic on one file system), so no reader ever sees half an entry;
+- readers take no lock; an entry whose binary does not match its ``meta.json`` (truncated,
+  corrupted) or does not load is moved aside and rebuilt under the lock;
+- a build runs the compiler directly (no setuptools). Each build appends a line to the file
+  named by ``SYMGRAPH_BUILD_LOG`` when that variable is set (tests count builds with it).
+
+``explain(fn)`` says which key a compiled function uses and, on a miss, which parts differ
+from the closest entry on disk. ``python -m symgraph.cache {list,clear,info}`` manages it.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.machinery
+import io
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+
+from ..config import config
+from ..errors import CompileError, SymgraphError
+
+__all__ = ["CACHE_FORMAT", "CompiledirError", "NoCompilerError", "compiler", "key_parts",
+           "make_key", "get_module", "explain", "entries", "clear", "stats"]
+
+CACHE_FORMAT = 1
+_SOURCE = "source.c"
+_META = "meta.json"
+
+stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}
+_loaded = {}                      # key -> module
+_loaded_lock = threading.Lock()
+_thread_locks = {}                # key -> threading.Lock: flock does not exclude threads
+_ids = {}
+
+
+class CompiledirError(SymgraphError, OSError):
+    """The compile cache folder cannot be created or written."""
+
+
+class NoCompilerError(CompileError):
+    """No working C compiler was found."""
+
+
+def compiler():
+    """The C compiler's path: ``$CC`` or gcc on PATH; NoCompilerError when there is none."""
+    name = os.environ.get("CC") or "gcc"
+    path = shutil.which(name)
+    if path is None:
+        raise NoCompilerError(f"no C compiler: {name!r} is not on PATH (set CC to one)")
+    return os.path.realpath(path)
+
+
+def _compiler_id(path):
+    # keyed on the file itself, not `gcc --version` (3 ms a process)
+    st = os.stat(path)
+    return f"{path}|{st.st_mtime_ns}|{st.st_size}"
+
+
+def _cpu_id():
+    if "cpu" not in _ids:
+        text = ""
+        with contextlib.suppress(OSError):
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith(("model name", "flags", "Features", "CPU part")):
+                        text += line
+                    elif not line.strip() and text:
+                        break
+        _ids["cpu"] = platform.machine() + "|" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _ids["cpu"]
+
+
+def key_parts(source, flags, cc):
+    """The named parts the key hashes (stored in meta.json to explain misses)."""
+    import cffi
+    import numpy
+    return {
+        "cache_format": CACHE_FORMAT,
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "compiler": _compiler_id(cc),
+        "flags": " ".join(flags),
+        "platform": f"{sys.platform}|{platform.libc_ver()[0]}{platform.libc_ver()[1]}",
+        "cpu": _cpu_id(),
+        "python_abi": sysconfig.get_config_var("EXT_SUFFIX") or "",
+        "cffi": cffi.__version__,
+        "numpy_abi": numpy.__version__.split(".")[0],
+    }
+
+
+def make_key(parts):
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _root():
+    return os.path.abspath(os.path.expanduser(config.compiledir))
+
+
+def _writable_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-")
+        probe.close()
+    except OSError as e:
+        raise CompiledirError(
+            f"symgraph cannot write its compile cache in {_root()!r} ({e.strerror or e}); "
+            f"set config.compiledir (or the SYMGRAPH_COMPILEDIR environment variable, or "
+            f"SYMGRAPH_FLAGS='compiledir=...') to a writable folder") from e
+
+
+def _module_name(key):
+    return f"_sg_{key[:16]}"
+
+
+def _load(entry, key, meta):
+    """The module of a published entry, or None if its binary is damaged."""
+    path = os.path.join(entry, meta["binary"])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if len(data) != meta["binary_size"] or \
+            hashlib.sha256(data).hexdigest() != meta["binary_sha256"]:
+        return None
+    name = _module_name(key)
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        loader = importlib.machinery.ExtensionFileLoader(name, path)
+        spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+        mod = importlib.util.module_from_spec(spec)
+        loader.exec_module(mod)
+    except ImportError:
+        return None
+    sys.modules[name] = mod
+    return mod
+
+
+def _read_meta(entry):
+    try:
+        with open(os.path.join(entry, _META)) as f:
+            meta = json.load(f)
+        return meta if {"binary", "binary_size", "binary_sha256"} <= set(meta) else None
+    except (OSError, ValueError):
+        return None
+
+
+def get_module(source, cdef, flags, link_flags=()):
+    """The loaded cffi module for `source` (C with the functions that `cdef` declares):
+    from memory, from disk, or built now. Returns (module, key)."""
+    cc = compiler()
+    parts = key_parts(source + "\n/* cdef */\n" + cdef, list(flags) + list(link_flags), cc)
+    key = make_key(parts)
+    mod = _loaded.get(key)
+    if mod is not None:
+        stats["memory_hits"] += 1
+        return mod, key, parts
+    with _loaded_lock:
+        tlock = _thread_locks.setdefault(key, threading.Lock())
+    with tlock:
+        mod = _loaded.get(key)
+        if mod is not None:
+            return mod, key, parts
+        shard = os.path.join(_root(), key[:2])
+        entry = os.path.join(shard, key)
+        meta = _read_meta(entry)
+        mod = _load(entry, key, meta) if meta else None
+        if mod is not None:
+            stats["disk_hits"] += 1
+        else:
+            _writable_dir(shard)
+            with open(os.path.join(shard, key + ".lock"), "a") as lockfile:
+                fcntl.flock(lockfile, fcntl.LOCK_EX)
+                meta = _read_meta(entry)       # another process may have built it
+                mod = _load(entry, key, meta) if meta else None
+                if mod is None:
+                    _discard(entry)
+                    _build(entry, key, parts, source, cdef, flags, link_flags, cc)
+                    mod = _load(entry, key, _read_meta(entry))
+                    if mod is None:
+                        raise CompileError(f"the module built in {entry} does not load")
+                else:
+                    stats["disk_hits"] += 1
+        _loaded[key] = mod
+        return mod, key, parts
+
+
+def _discard(entry):
+    if os.path.lexists(entry):
+        trash = f"{entry}.bad-{os.getpid()}-{time.monotonic_ns()}"
+        os.replace(entry, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _build(entry, key, parts, source, cdef, flags, link_flags, cc):
+    import cffi
+    name = _module_name(key)
+    tmp = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=os.path.dirname(entry))
+    try:
+        with open(os.path.join(tmp, _SOURCE), "w") as f:
+            f.write(source)
+        ffi = cffi.FFI()
+        ffi.cdef(cdef)
+        ffi.set_source(name, source)
+        cfile = os.path.join(tmp, name + ".c")
+        with contextlib.redirect_stdout(io.StringIO()):
+            ffi.emit_c_code(cfile)
+        binary = name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+        cmd = [cc, *flags, "-I", sysconfig.get_paths()["include"], cfile,
+               "-o", os.path.join(tmp, binary), *link_flags]
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+        except OSError as e:
+            raise NoCompilerError(f"cannot run the C compiler {cc}: {e}") from e
+        if proc.returncode != 0:
+            raise CompileError(f"C compilation failed ({' '.join(cmd)}):\n"
+                               f"{proc.stderr[-4000:]}\n  source kept in {tmp}")
+        with open(os.path.join(tmp, binary), "rb") as f:
+            data = f.read()
+        meta = {"key": key, "module": name, "binary": binary, "binary_size": len(data),
+                "binary_sha256": hashlib.sha256(data).hexdigest(), "parts": parts,
+                "command": cmd, "build_seconds": round(time.perf_counter() - t0, 4),
+                "created": time.time()}
+        with open(os.path.join(tmp, _META), "w") as f:
+            json.dump(meta, f, indent=1)
+        os.replace(tmp, entry)
+    except BaseException as e:
+        if not isinstance(e, CompileError) or isinstance(e, NoCompilerError):
+            shutil.rmtree(tmp, ignore_errors=True)     # a failed compile keeps its source
+        raise
+    stats["builds"] += 1
+    log = os.environ.get("SYMGRAPH_BUILD_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{key} {os.getpid()}\n")
+
+
+# -- inspection ----------------------------------------------------------------------------
+
+def entries():
+    """meta.json of every published entry, newest first."""
+    root = _root()
+    out = []
+    if not os.path.isdir(root):
+        return out
+    for shard in os.listdir(root):
+        sdir = os.path.join(root, shard)
+        if len(shard) != 2 or not os.path.isdir(sdir):
+            continue
+        for name in os.listdir(sdir):
+            path = os.path.join(sdir, name)
+            if len(name) == 64 and os.path.isdir(path):
+                meta = _read_meta(path)
+                if meta is not None:
+                    meta["path"] = path
+                    out.append(meta)
+    out.sort(key=lambda m: -m.get("created", 0))
+    return out
+
+
+def clear():
+    """Delete every entry (and stale temporary folders) under config.compiledir."""
+    root = _root()
+    n = 0
+    if os.path.isdir(root):
+        for shard in os.listdir(root):
+            sdir = os.path.join(root, shard)
+            if len(shard) == 2 and os.path.isdir(sdir):
+                n += sum(1 for m in os.listdir(sdir) if len(m) == 64)
+                shutil.rmtree(sdir, ignore_errors=True)
+    _loaded.clear()
+    return n
+
+
+def explain(fn):
+    """Why compiled function `fn` hit or missed: its key, entry and, for a key not on disk,
+    the parts that differ from the closest entry."""
+    prog = getattr(fn, "program", fn)
+    info = getattr(prog, "cache_info", None)
+    if info is None:
+        return "this function runs no C code (no cache entry)"
+    key, parts = info["key"], info["parts"]
+    entry = os.path.join(_root(), key[:2], key)
+    lines = [f"key {key}", f"entry {entry}"]
+    if _read_meta(entry) is not None:
+        lines.append("on disk: yes (a fresh process loads it without compiling)")
+    else:
+        lines.append("on disk: no (a fresh process compiles it)")
+        best, diff = None, None
+        for meta in entries():
+            d = sorted(k for k in parts if meta.get("parts", {}).get(k) != parts[k])
+            if diff is None or len(d) < len(diff):
+                best, diff = meta, d
+        if best is not None:
+            lines.append(f"closest entry {best['key']} differs in: {', '.join(diff)}")
+    lines += [f"  {k}: {v}" for k, v in sorted(parts.items())]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """``python -m symgraph.cache {list,clear,info}``."""
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m symgraph.cache",
+                                description="symgraph's compile cache")
+    p.add_argument("command", choices=["list", "clear", "info"])
+    args = p.parse_args(argv)
+    if args.command == "list":
+        for m in entries():
+            print(f"{m['key'][:16]}  {m['binary_size']:>8} B  {m.get('build_seconds', 0):6.2f} s"
+                  f"  {time.strftime('%Y-%m-%d %H:%M', time.localtime(m.get('created', 0)))}"
+                  f"  {m['path']}")
+    elif args.command == "clear":
+        print(f"removed {clear()} entries from {_root()}")
+    else:
+        es = entries()
+        size = sum(m["binary_size"] for m in es)
+        print(f"compiledir: {_root()}  (config.compiledir / SYMGRAPH_COMPILEDIR)")
+        print(f"entries: {len(es)}, {size / 1e6:.2f} MB of binaries")
+        with contextlib.suppress(NoCompilerError):
+            print(f"compiler: {compiler()}")
+    return 0

@@ -1,0 +1,366 @@
+"""The C backend: a compiled function's C kernels rendered from ``kernels/c/*.c.j2``, built
+into one cffi module, and run by the executor beside the numpy `perform` of the other nodes.
+
+Choices (measured on the 2-core AVX2 build machine, see ../shared/MEASUREMENTS.md):
+
+- **cffi API mode, gcc called directly** on ``ffi.emit_c_code()`` output (no setuptools: it
+  adds ~90 ms and Python's ``-g``). A one-kernel module builds in about 0.25-0.3 s; a cached
+  one loads in ~0.1-1 ms.
+- **One exported function per module**, ``sg_run(k, n, data, meta)``, dispatching to
+  ``static`` kernels by number: every exported cffi function costs ~45 ms of gcc time for its
+  Python wrapper, so a 50-kernel module builds ~4x faster with one entry point.
+- Flags: ``-O3 -march=native -fno-math-errno -ffp-contract=off -fwrapv -fopenmp-simd -g0``.
+  ``-fno-math-errno`` plus hand-written ``simd("notinbranch")`` declarations of glibc's
+  libmvec functions vectorises exp/log/sin/... (glibc declares them only under fast-math);
+  no ``-ffast-math``, so NaN/Inf/-0.0 behave as numpy's. ``-ffp-contract=off`` keeps FMA
+  contraction from changing results by an ulp; ``-fwrapv`` makes signed overflow wrap as
+  numpy's does (plain C leaves it undefined). The libmvec results differ from numpy's by a
+  few ulps (about 1e-16 relative).
+- Each Elemwise kernel has a contiguous loop (``#pragma omp simd``; operands whose static
+  type is all-1 are loaded once before the loop) and a strided n-d loop (byte strides, 0 on
+  broadcast dimensions, any ndim, negative strides). The Python side picks one per call.
+- The scalar expression comes from each op's ``c_expr``; `_SPELLINGS` gives the C spelling
+  where C's semantics differ from numpy's (floor division and modulo of ints and floats with
+  Python's signs, min/max NaN propagation, sign, abs of ints, bool invert, sigmoid and
+  softplus helpers in ``kernels/c/prelude.c.j2``). Inputs are cast to the dtype numpy
+  computes in, and ``<tgmath.h>`` picks the float32 functions (expf, ...) for float32.
+- Kept in Python (their `perform`): complex dtypes, float16, integer power (numpy raises on
+  negative exponents), erfinv/psi/trigamma, and every op that is not an Elemwise.
+- Outputs are allocated with numpy; arrays are passed with ``ffi.from_buffer`` (0.3 us; a
+  strided view passes its address instead). One C call per C node: a single entry point
+  running the whole schedule in C is the next step (issue 10).
+
+``fn.maker.fgraph.placement`` maps every node to ``'c'`` or ``'py'``; the program's
+``source`` is the generated C and ``cache_info`` its cache key and parts
+(``symgraph.codegen.cache.explain(fn)``).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sysconfig
+
+import numpy as np
+
+from ..ops.elemwise import Elemwise, _check_runtime_broadcast
+from ..types import is_bool, is_float, is_int, upcast
+from . import cache
+from .executor import PyProgram
+
+__all__ = ["CProgram", "build_program", "lower_elemwise", "render", "templates",
+           "CFLAGS", "LDFLAGS", "kernels_dir"]
+
+CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fwrapv",
+          "-fopenmp-simd", "-g0", "-shared", "-fPIC", "-w")
+LDFLAGS = ("-lm",)
+CDEF = "int sg_run(int k, int64_t n, void **data, const int64_t *meta);"
+
+CTYPE = {"bool": "_Bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
+         "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t",
+         "uint64": "uint64_t", "float32": "float", "float64": "double"}
+_INTS = [(CTYPE[d], d.startswith("int")) for d in
+         ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")]
+
+# glibc's libmvec: functions with vector variants (x86_64), by the glibc version adding them
+_MVEC_UNARY = {(2, 22): ("cos", "sin", "exp", "log"),
+               (2, 35): ("acos", "acosh", "asin", "asinh", "atan", "atanh", "cbrt", "cosh",
+                         "erf", "erfc", "exp10", "exp2", "expm1", "log10", "log1p", "log2",
+                         "sinh", "tan", "tanh")}
+_MVEC_BINARY = {(2, 22): ("pow",), (2, 35): ("atan2", "hypot")}
+
+
+def kernels_dir():
+    """The folder of kernel templates: ``kernels/`` beside the package (a checkout or an
+    editable install), else the one a wheel installs under ``<prefix>/share/symgraph``."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for cand in (os.path.join(here, "kernels"),
+                 os.path.join(sysconfig.get_path("data"), "share", "symgraph", "kernels")):
+        if os.path.isfile(os.path.join(cand, "c", "elemwise.c.j2")):
+            return cand
+    raise FileNotFoundError("symgraph's kernel templates (kernels/c/*.c.j2) are missing: "
+                            f"looked beside the package ({here}) and under the install prefix")
+
+
+_env = None
+
+
+def templates():
+    """The process's one jinja2 Environment over kernels/."""
+    global _env
+    if _env is None:
+        import jinja2
+        _env = jinja2.Environment(loader=jinja2.FileSystemLoader(kernels_dir()),
+                                  undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                  lstrip_blocks=True, keep_trailing_newline=True,
+                                  autoescape=False)
+    return _env
+
+
+def render(template, **params):
+    """Render ``kernels/c/<template>.c.j2``."""
+    return templates().get_template(f"c/{template}.c.j2").render(**params)
+
+
+def _simd_decls():
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return []
+    lib, ver = platform.libc_ver()
+    if lib != "glibc":
+        return []
+    try:
+        have = tuple(int(p) for p in ver.split(".")[:2])
+    except ValueError:
+        return []
+    out = []
+    for table, nargs in ((_MVEC_UNARY, 1), (_MVEC_BINARY, 2)):
+        for since, names in table.items():
+            if have < since:
+                continue
+            for fn in names:
+                for t, suf in (("double", ""), ("float", "f")):
+                    args = ", ".join([t] * nargs)
+                    out.append(f'__attribute__((simd("notinbranch"))) {t} {fn}{suf}({args});')
+    return out
+
+
+# -- scalar expressions ---------------------------------------------------------------------
+
+def _cast(expr, frm, to):
+    return expr if frm == to else f"(({CTYPE[to]})({expr}))"
+
+
+def _float_helper(helper):
+    def spell(sop, args, dts, out):
+        if is_float(out):
+            return f"sg_{helper}_{CTYPE[out]}({', '.join(_cast(a, d, out) for a, d in zip(args, dts))})"
+        return _default(sop, args, dts, out)
+    return spell
+
+
+def _int_identity(sop, args, dts, out):
+    if is_float(out):
+        return _default(sop, args, dts, out)
+    return _cast(args[0], dts[0], out)
+
+
+def _divmod(helper):
+    def spell(sop, args, dts, out):
+        return f"sg_{helper}_{CTYPE[out]}({_cast(args[0], dts[0], out)}, {_cast(args[1], dts[1], out)})"
+    return spell
+
+
+def _abs(sop, args, dts, out):
+    x = _cast(args[0], dts[0], out)
+    if is_float(out):
+        return f"fabs({x})"
+    return f"(({x}) < 0 ? -({x}) : ({x}))"
+
+
+def _compare(sop, args, dts, out):
+    work = upcast(*dts)
+    return sop.c_expr.format(*(_cast(a, d, work) for a, d in zip(args, dts)))
+
+
+def _is_nan_inf(sop, args, dts, out):
+    return sop.c_expr.format(args[0]) if is_float(dts[0]) else "0"
+
+
+def _invert(sop, args, dts, out):
+    x = _cast(args[0], dts[0], out)
+    return f"(!({x}))" if is_bool(out) else f"(~({x}))"
+
+
+def _switch(sop, args, dts, out):
+    return f"(({args[0]}) ? {_cast(args[1], dts[1], out)} : {_cast(args[2], dts[2], out)})"
+
+
+def _second(sop, args, dts, out):
+    return _cast(args[1], dts[1], out)
+
+
+def _cast_op(sop, args, dts, out):
+    return _cast(args[0], dts[0], out)
+
+
+def _pow(sop, args, dts, out):
+    if not is_float(out):
+        return None                  # numpy raises on negative integer exponents
+    return _default(sop, args, dts, out)
+
+
+def _default(sop, args, dts, out):
+    if sop.c_expr is None:
+        return None
+    if len(args) > 2 and sop.associative:   # n-ary add/mul: numpy's left fold, dtype by dtype
+        expr, dt = args[0], dts[0]
+        for a, d in zip(args[1:], dts[1:]):
+            w = upcast(dt, d) if not sop.cast_inputs else out
+            expr, dt = sop.c_expr.format(_cast(expr, dt, w), _cast(a, d, w)), w
+        return expr
+    return sop.c_expr.format(*(_cast(a, d, out) for a, d in zip(args, dts)))
+
+
+def _minmax(helper):
+    spell_f = _float_helper(helper)
+
+    def spell(sop, args, dts, out):
+        if is_float(out) and len(args) == 2:
+            return spell_f(sop, args, dts, out)
+        return _default(sop, args, dts, out) if len(args) == 2 else None
+    return spell
+
+
+def _clip(sop, args, dts, out):
+    if not is_float(out):
+        return _default(sop, args, dts, out)
+    x, lo, hi = (_cast(a, d, out) for a, d in zip(args, dts))
+    t = CTYPE[out]
+    return f"sg_min_{t}(sg_max_{t}({x}, {lo}), {hi})"
+
+
+def _sgn(sop, args, dts, out):
+    if is_float(out):
+        return f"sg_sgn_{CTYPE[out]}({_cast(args[0], dts[0], out)})"
+    return _default(sop, args, dts, out)
+
+
+def _unsupported(sop, args, dts, out):
+    return None
+
+
+# C spellings where `c_expr` alone would not match numpy, by scalar op class name
+_SPELLINGS = {
+    "IntDiv": _divmod("floordiv"), "Mod": _divmod("mod"), "Abs": _abs, "Sgn": _sgn,
+    "Minimum": _minmax("min"), "Maximum": _minmax("max"), "Clip": _clip,
+    "EQ": _compare, "NEQ": _compare, "LT": _compare, "LE": _compare, "GT": _compare,
+    "GE": _compare, "IsNan": _is_nan_inf, "IsInf": _is_nan_inf, "Invert": _invert,
+    "Switch": _switch, "Second": _second, "Cast": _cast_op, "Pow": _pow,
+    "Floor": _int_identity, "Ceil": _int_identity, "Trunc": _int_identity,
+    "Round": _int_identity,
+    "Gamma": _float_helper("gamma"), "Sigmoid": _float_helper("sigmoid"), "Softplus": _float_helper("softplus"),
+    "Erfinv": _unsupported, "Psi": _unsupported, "TriGamma": _unsupported,
+    "Real": _unsupported, "Imag": _unsupported, "Conj": _unsupported,
+}
+
+
+def scalar_c(sop, args, in_dtypes, out_dtype):
+    """The C expression of scalar op `sop` on C expressions `args` of `in_dtypes`, giving
+    `out_dtype`; None when it has no C spelling (the node then runs in Python)."""
+    if out_dtype not in CTYPE or any(d not in CTYPE for d in in_dtypes):
+        return None
+    spell = _SPELLINGS.get(type(sop).__name__, _default)
+    return spell(sop, list(args), list(in_dtypes), out_dtype)
+
+
+# -- kernels --------------------------------------------------------------------------------
+
+def _is_scalar_type(var):
+    return all(s == 1 for s in var.type.shape)
+
+
+def lower_elemwise(node, name):
+    """The C source of an Elemwise `node` as kernel `name`, or None."""
+    op = node.op
+    if not isinstance(op, Elemwise) or len(node.outputs) != 1 or node.outputs[0].ndim > 32:
+        return None
+    out = node.outputs[0].dtype
+    dts = [i.dtype for i in node.inputs]
+    expr = scalar_c(op.scalar_op, [f"v{k}" for k in range(len(dts))], dts, out)
+    if expr is None:
+        return None
+    ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v)}
+           for k, (v, d) in enumerate(zip(node.inputs, dts))]
+    return render("elemwise", name=name, origin=f"{name}: {_origin(node)}", ins=ins,
+                  out_ctype=CTYPE[out], expr=expr)
+
+
+def _origin(node):
+    # the op and types only: the user's line would make equal graphs miss the cache
+    return (f"{node.op}({', '.join(str(i.type) for i in node.inputs)}) -> "
+            f"{', '.join(str(o.type) for o in node.outputs)}")
+
+
+def _signature(node):
+    # what the kernel's source depends on: not the ndim, not the non-1 static sizes
+    return (node.op, tuple((i.dtype, _is_scalar_type(i)) for i in node.inputs),
+            tuple(o.dtype for o in node.outputs))
+
+
+def _elemwise_thunk(lib, ffi, k, node):
+    """A `perform`-shaped function calling kernel `k` for Elemwise `node`."""
+    op = node.op
+    ndim = node.outputs[0].ndim
+    dtype = node.outputs[0].type.numpy_dtype
+    full = [i for i, v in enumerate(node.inputs) if not _is_scalar_type(v)]
+    inplace = dict(op.inplace_pattern).get(0)
+    run, from_buffer, new, NULL = lib.sg_run, ffi.from_buffer, ffi.new, ffi.NULL
+    ndarray = np.ndarray
+
+    def perform(node, args, storage):
+        args = [a if type(a) is ndarray else np.asarray(a) for a in args]
+        if full:
+            shape = args[full[0]].shape
+            same = all(args[i].shape == shape for i in full)
+        else:
+            shape, same = (1,) * ndim, all(a.shape == (1,) * ndim for a in args)
+        if not same:
+            _check_runtime_broadcast(op, node, args)
+            shape = np.broadcast_shapes(*(a.shape for a in args))
+        out = args[inplace] if inplace is not None else np.empty(shape, dtype)
+        arrays = args + [out]
+        if same and all(a.flags.c_contiguous for a in arrays):
+            ptrs = new("void *[]", [from_buffer(a) for a in arrays])
+            run(k, out.size, ptrs, NULL)
+        else:
+            ptrs = new("void *[]", [ffi.cast("void *", a.ctypes.data) for a in arrays])
+            meta = list(shape)
+            for a in arrays:
+                meta += [0 if a.shape[d] == 1 and shape[d] != 1 else a.strides[d]
+                         for d in range(ndim)]
+            meta_arr = np.array(meta, dtype=np.int64)
+            run(k, ndim, ptrs, from_buffer("int64_t[]", meta_arr))
+        storage[0][0] = out
+    return perform
+
+
+class CProgram(PyProgram):
+    """PyProgram's schedule with the nodes that have C kernels calling them instead."""
+
+    def __init__(self, fgraph, thunks, nan_guard=False):
+        super().__init__(fgraph, nan_guard=nan_guard)
+        self.steps = [(thunks.get(node, perform), node, ins, outs, frees)
+                      for perform, node, ins, outs, frees in self.steps]
+
+
+def build_program(fgraph, mode):
+    """A CProgram for `fgraph` (a PyProgram when no node has a C kernel). Sets
+    ``fgraph.placement``. Raises cache.NoCompilerError / CompileError when gcc fails."""
+    kernels, names, origins, lowered, by_sig = [], [], [], {}, {}
+    for node in fgraph.toposort():
+        sig = _signature(node)
+        if sig in by_sig:
+            lowered[node] = by_sig[sig]
+            continue
+        name = f"k{len(kernels)}"
+        src = lower_elemwise(node, name)
+        if src is not None:
+            kernels.append(src)
+            names.append(name)
+            origins.append(f"{name}: {_origin(node)}")
+            by_sig[sig] = lowered[node] = len(kernels) - 1
+    fgraph.placement = {node: ("c" if node in lowered else "py")
+                        for node in fgraph.toposort()}
+    if not kernels:
+        return PyProgram(fgraph, nan_guard=mode.nan_guard)
+    prelude = render("prelude", ints=_INTS,
+                     floats=["float", "double"])
+    source = render("module", origins=origins,
+                    simd_decls=_simd_decls(), prelude=prelude, kernels=kernels, names=names)
+    mod, key, parts = cache.get_module(source, CDEF, CFLAGS, LDFLAGS)
+    thunks = {node: _elemwise_thunk(mod.lib, mod.ffi, k, node) for node, k in lowered.items()}
+    prog = CProgram(fgraph, thunks, nan_guard=mode.nan_guard)
+    prog.source = source
+    prog.placement = fgraph.placement
+    prog.cache_info = {"key": key, "parts": parts}
+    return prog
+
