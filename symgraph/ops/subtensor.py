@@ -70,7 +70,6 @@ class _IndexOp(Op):
     """What the four indexing ops share: the index structure and its static checks."""
 
     advanced = False
-    base_name = "Subtensor"
 
     def __init__(self, idx_list):
         idx = [_canonical_entry(e) for e in idx_list]

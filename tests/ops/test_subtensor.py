@@ -674,3 +674,23 @@ def test_rop():
     want = ea.copy()
     np.add.at(want, [1, 1], eb)
     np.testing.assert_allclose(_fn([x, v, ex, ev], r2, on_unused_input="ignore")(a, b, ea, eb), want)
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_other_modes_agree_with_numpy(mode):
+    x = T.matrix()
+    i = T.lvector()
+    k = T.lscalar()
+    has_sum = hasattr(T, "sum")
+    y = T.inc_subtensor(x[i], T.exp(x[1:k, ::-1][0])) * 2 + (x[x > 0].sum() if has_sum else 0)
+    f = symgraph.function([x, i, k], [y, T.set_subtensor(x[:, None, 1], 0.5)], mode=mode)
+    a = _data((4, 3), symgraph.config.floatX)
+    idx = np.array([0, 0, 2])
+    want = a.copy()
+    np.add.at(want, idx, np.exp(a[1:3, ::-1][0]))
+    want = want * 2 + (a[a > 0].sum() if has_sum else 0)
+    got, got2 = f(a, idx, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    want2 = a.copy()
+    want2[:, None, 1] = 0.5
+    np.testing.assert_array_equal(got2, want2)
