@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..config import config
+from ..errors import GradientError
 from ..types import float_of, is_bool, is_complex, is_float, is_int, upcast
 from . import special
 
@@ -83,14 +84,16 @@ class ScalarOp:
 
     def L_op(self, inputs, outputs, output_grads):
         """Gradients of the inputs as tensor graphs, given the output's gradient."""
-        return [None] * self.nin
+        raise GradientError(f"{self} has no gradient")
 
 
 def _unary(name, np_fn, c_expr, out=float_out, cast=True, grad=None, doc=""):
     """Declare a one-argument op: its numpy function, C expression and derivative d(x, y)."""
     def L_op(self, inputs, outputs, output_grads):
         (x,), (y,), (gy,) = inputs, outputs, output_grads
-        return [gy * grad(x, y)] if grad is not None else [None]
+        if grad is None:
+            raise GradientError(f"{name} has no gradient")
+        return [gy * grad(x, y)]
     cls = type(name, (ScalarOp,), {
         "numpy": staticmethod(np_fn), "c_expr": c_expr, "out_dtype": staticmethod(out),
         "cast_inputs": cast, "L_op": L_op, "__doc__": doc or f"{name} elementwise.",
