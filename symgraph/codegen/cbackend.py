@@ -252,6 +252,51 @@ def scalar_c(sop, args, in_dtypes, out_dtype):
     return spell(sop, list(args), list(in_dtypes), out_dtype)
 
 
+def c_literal(value, dtype):
+    """A scalar constant as a C literal of `dtype`."""
+    t, kind = CTYPE[dtype], np.dtype(dtype).kind
+    if kind == "b":
+        return "1" if value else "0"
+    if kind in "iu":
+        v = int(value)
+        if v == -(1 << 63):
+            return "((int64_t)(-9223372036854775807LL - 1))"
+        return f"(({t}){v}{'ULL' if kind == 'u' else 'LL'})"
+    v = float(value)
+    if v != v:
+        return f"(({t})NAN)"
+    if v in (float("inf"), float("-inf")):
+        return f"(({t}){'' if v > 0 else '-'}INFINITY)"
+    return f"(({t}){v!r})"
+
+
+def composite_c(comp, args, dts):
+    """C statements ``T tj = ...;`` for each step of a Composite (each step spelled as its
+    own Elemwise node would be), or [] when a step has no C spelling."""
+    lines, step_dts = [], []
+    for j, (sop, refs, dtype) in enumerate(comp.steps):
+        texts, adts = [], []
+        for kind, k in refs:
+            if kind == "i":
+                texts.append(args[k])
+                adts.append(dts[k])
+            elif kind == "c":
+                cdt = comp.consts[k][0]
+                if cdt not in CTYPE:
+                    return []
+                texts.append(c_literal(np.asarray(comp._values[k]).item(), cdt))
+                adts.append(cdt)
+            else:
+                texts.append(f"t{k}")
+                adts.append(step_dts[k])
+        expr = scalar_c(sop, texts, adts, dtype)
+        if expr is None:
+            return []
+        lines.append(f"const {CTYPE[dtype]} t{j} = ({CTYPE[dtype]})({expr});")
+        step_dts.append(dtype)
+    return lines
+
+
 # -- kernels --------------------------------------------------------------------------------
 
 def _is_scalar_type(var):
@@ -265,13 +310,19 @@ def lower_elemwise(node, name):
         return None
     out = node.outputs[0].dtype
     dts = [i.dtype for i in node.inputs]
-    expr = scalar_c(op.scalar_op, [f"v{k}" for k in range(len(dts))], dts, out)
-    if expr is None:
+    args = [f"v{k}" for k in range(len(dts))]
+    body = []
+    if type(op.scalar_op).__name__ == "Composite":
+        body = composite_c(op.scalar_op, args, dts)
+        expr = body and f"t{len(body) - 1}"
+    else:
+        expr = scalar_c(op.scalar_op, args, dts, out)
+    if not expr:
         return None
     ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v)}
            for k, (v, d) in enumerate(zip(node.inputs, dts))]
     return render("elemwise", name=name, origin=f"{name}: {_origin(node)}", ins=ins,
-                  out_ctype=CTYPE[out], expr=expr)
+                  out_ctype=CTYPE[out], expr=expr, body=body)
 
 
 def _origin(node):

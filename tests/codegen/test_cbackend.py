@@ -191,3 +191,23 @@ def test_no_compiler_warns_once_and_runs_numpy(compiledir, monkeypatch):
     assert len(msgs) == 1 and "no-such-compiler-sg" in msgs[0]
     assert set(f.maker.fgraph.placement.values()) == {"py"}
     np.testing.assert_allclose(g(np.zeros(2)), [5.0, 5.0])
+
+
+def test_composite_is_one_c_loop(compiledir):
+    comp_mod = pytest.importorskip("symgraph.ops.composite")
+    from symgraph.ops import scalar as S
+    C = comp_mod.Composite
+    comp = C(("float64", "int32"), (C.const_entry(1.0, "float64"), C.const_entry(-2, "int32")),
+             ((S.Exp(), (("i", 0),), "float64"),
+              (S.Add(), (("s", 0), ("c", 0)), "float64"),
+              (S.IntDiv(), (("i", 1), ("c", 1)), "int32"),
+              (S.Mul(), (("s", 1), ("s", 2)), "float64"),
+              (S.Sigmoid(), (("s", 3),), "float64")))
+    x, y = T.dmatrix("x"), T.ivector("y")
+    out = Elemwise(comp)(x, y)
+    fc, fp = _compile_both([x, y], out)
+    assert _elemwise_places(fc) == {"c"}
+    a = RNG.normal(size=(4, 7))
+    b = np.arange(-3, 4).astype("int32")
+    _same(fc(a, b), fp(a, b), "composite")
+    _same(fc(a.T.copy().T, b[::-1]), fp(a, b[::-1]), "composite strided")
