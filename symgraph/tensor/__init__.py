@@ -11,7 +11,7 @@ from ..ops.subtensor import *  # noqa: F401,F403
 from ..types import TensorType  # noqa: F401
 from .basic import *  # noqa: F401,F403
 from .var import TensorConstant, TensorVariable, as_tensor_variable, constant  # noqa: F401
-from . import nlinalg  # noqa: F401,E402
+from . import nlinalg, slinalg  # noqa: F401,E402
 
 _as_tensor_variable = as_tensor_variable
 from . import nnet, signal  # noqa: F401,E402
