@@ -15,3 +15,4 @@ from . import nlinalg, slinalg  # noqa: F401,E402
 
 _as_tensor_variable = as_tensor_variable
 from . import nnet, signal  # noqa: F401,E402
+from ..gradient import Lop, Rop, grad  # noqa: F401,E402  (T.grad, T.Rop, T.Lop, as API.md)
