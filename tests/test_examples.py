@@ -1,0 +1,32 @@
+"""The example scripts run end to end (short settings) and reach the accuracy they print."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_example(name, *args, timeout=300):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    assert r.returncode == 0, f"{name} failed:\n{r.stdout}\n{r.stderr}"
+    found = re.findall(r"^test accuracy: ([0-9.]+)$", r.stdout, flags=re.M)
+    assert len(found) == 1, r.stdout
+    return float(found[0]), r.stdout
+
+
+def test_logistic_regression_quick():
+    accuracy, out = _run_example("logistic_regression.py", "--quick")
+    assert re.search(r"^step +50 +cost [0-9.]+ +train accuracy", out, flags=re.M)
+    assert accuracy >= 0.9
+
+
+def test_logistic_regression_more_steps_do_better():
+    short, _ = _run_example("logistic_regression.py", "--steps", "2")
+    longer, _ = _run_example("logistic_regression.py", "--steps", "100")
+    assert short < longer
