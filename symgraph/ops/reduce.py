@@ -17,7 +17,7 @@ import numpy as np
 from ..config import config
 from ..errors import ShapeError, op_build_error
 from ..graph import Apply, Op
-from ..tensor.var import as_tensor_variable
+from ..tensor.var import as_tensor_variable, constant
 from ..types import TensorType, float_of, is_complex, is_float
 from .elemwise import dimshuffle
 from .math import (cast, conj, eq, exp, isinf, maximum, real, second, sqr, sqrt, switch,
@@ -44,8 +44,8 @@ def _axis_prop(axis):
     """None, or a sorted tuple of ints (negative ones are resolved when the op is applied)."""
     if axis is None:
         return None
-    if isinstance(axis, (list, tuple)):
-        items = list(axis)
+    if isinstance(axis, (list, tuple, np.ndarray)):
+        items = list(np.ravel(axis)) if isinstance(axis, np.ndarray) else list(axis)
     else:
         items = [axis]
     out = []
@@ -160,7 +160,10 @@ class Reduce(Op):
         output_storage[0][0] = _as_out(self.compute(x), node.outputs[0].dtype, x)
 
     def infer_shape(self, node, input_shapes):
-        return [reduced_shape(input_shapes[0], self.axis, self.keepdims)]
+        one = constant(np.asarray(1, dtype="int64"))
+        return [tuple(one if d in self.axis and self.keepdims else s
+                      for d, s in enumerate(input_shapes[0])
+                      if self.keepdims or d not in self.axis)]
 
     def kernel_params(self, node):
         return {"combine": self.combine, "identity": self.identity, "axes": self.axis}

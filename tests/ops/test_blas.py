@@ -302,3 +302,37 @@ def test_rop_of_dot_and_matmul():
     f = symgraph.function([a3, b, va3], Rop(T.matmul(a3, b), a3, va3), mode="py",
                           on_unused_input="ignore")
     np.testing.assert_allclose(f(x3, y, e3), e3 @ y, rtol=1e-12)
+
+
+def check_infer_shape(out, inputs, values):
+    """The op's symbolic output shape, from symbolic input shapes, equals the run-time one."""
+    node = out.owner
+    in_values = symgraph.function(inputs, node.inputs, mode="py",
+                                  on_unused_input="ignore")(*values)
+    dims = [[T.lscalar() for _ in range(v.ndim)] for v in node.inputs]
+    (shape,) = node.op.infer_shape(node, [tuple(d) for d in dims])
+    assert len(shape) == out.ndim
+    want = symgraph.function(inputs, out, mode="py", on_unused_input="ignore")(*values).shape
+    if not shape:
+        return
+    shape = [T.as_tensor_variable(s) for s in shape]
+    assert all(s.dtype == "int64" and s.ndim == 0 for s in shape)
+    flat = [d for ds in dims for d in ds]
+    sizes = [n for v in in_values for n in v.shape]
+    got = symgraph.function(flat, shape, mode="py", on_unused_input="ignore")(*sizes)
+    assert tuple(int(g) for g in got) == want
+
+
+def test_infer_shape():
+    cases = [(T.dot, (2, 3), (3, 4)), (T.dot, (3,), (3, 4)), (T.dot, (2, 3), (3,)),
+             (T.dot, (3,), (3,)), (T.dot, (4, 2, 3), (2, 3, 5)),
+             (lambda a, b: T.tensordot(a, b, [[0, 2], [2, 0]]), (2, 3, 4), (4, 5, 2)),
+             (T.matmul, (2, 2, 3), (2, 3, 4)), (T.matmul, (3, 1, 2, 3), (1, 4, 3, 5)),
+             (T.matmul, (3, 2, 3), (3, 4))]
+    for fn, sa, sb in cases:
+        a = T.tensor("float64", shape=tuple(1 if s == 1 else None for s in sa))
+        b = T.tensor("float64", shape=tuple(1 if s == 1 else None for s in sb))
+        out = fn(a, b)
+        while type(out.owner.op).__name__ == "DimShuffle":
+            out = out.owner.inputs[0]
+        check_infer_shape(out, [a, b], [_data(sa, "float64"), _data(sb, "float64")])

@@ -268,6 +268,8 @@ def test_axis_is_canonical():
     assert T.sum(x, axis=(2, 0)).owner.op == T.sum(x, axis=[0, -1]).owner.op
     assert T.sum(x).owner.op.axis == (0, 1, 2)
     assert T.max(x, axis=1).owner.op.axis == (1,)
+    assert T.sum(x, axis=np.array([2, 0])).owner.op.axis == (0, 2)
+    assert T.sum(x, axis=np.int64(-1)).owner.op.axis == (2,)
 
 
 def test_methods():
@@ -431,3 +433,37 @@ def test_rop_of_sum():
     out = symgraph.function([x, v], symgraph.Rop(T.sum(x ** 2, axis=0), x, v), mode="py")
     a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
     np.testing.assert_allclose(out(a, b), np.sum(2 * a * b, axis=0), rtol=1e-12)
+
+
+def check_infer_shape(out, inputs, values):
+    """The op's symbolic output shape, from symbolic input shapes, equals the run-time one."""
+    node = out.owner
+    in_values = symgraph.function(inputs, node.inputs, mode="py",
+                                  on_unused_input="ignore")(*values)
+    dims = [[T.lscalar() for _ in range(v.ndim)] for v in node.inputs]
+    (shape,) = node.op.infer_shape(node, [tuple(d) for d in dims])
+    assert len(shape) == out.ndim
+    want = symgraph.function(inputs, out, mode="py", on_unused_input="ignore")(*values).shape
+    if not shape:
+        return
+    shape = [T.as_tensor_variable(s) for s in shape]
+    assert all(s.dtype == "int64" and s.ndim == 0 for s in shape)
+    flat = [d for ds in dims for d in ds]
+    sizes = [n for v in in_values for n in v.shape]
+    got = symgraph.function(flat, shape, mode="py", on_unused_input="ignore")(*sizes)
+    assert tuple(int(g) for g in got) == want
+
+
+@pytest.mark.parametrize("fn", [T.sum, T.prod, T.max, T.argmin, T.any, T.logsumexp],
+                         ids=lambda f: f.__name__)
+def test_infer_shape(fn):
+    a = _data((2, 3, 4), "float64")
+    x = T.dtensor3("x")
+    for axis in (None, 1, (0, 2), ()):
+        for keepdims in (False, True):
+            check_infer_shape(fn(x, axis=axis, keepdims=keepdims), [x], [a])
+    m = T.dmatrix("m")
+    n = T.mean(m, axis=1)   # true_div(sum, cast(ReducedSize)): check the size op too
+    size = next(v for v in symgraph.graph.ancestors([n])
+                if v.owner is not None and type(v.owner.op).__name__ == "ReducedSize")
+    check_infer_shape(size, [m], [_data((3, 5), "float64")])
