@@ -467,3 +467,14 @@ def test_infer_shape(fn):
     size = next(v for v in symgraph.graph.ancestors([n])
                 if v.owner is not None and type(v.owner.op).__name__ == "ReducedSize")
     check_infer_shape(size, [m], [_data((3, 5), "float64")])
+
+
+def test_mean_of_ints_follows_floatx():
+    with symgraph.change_flags(floatX="float32"):
+        i = T.ivector("i")
+        out = T.mean(i)
+        assert out.dtype == "float32"
+        got = symgraph.function([i], out, mode="py")(np.arange(5, dtype="int32"))
+        assert got.dtype == np.float32 and got == 2.0
+        assert T.mean(T.fvector()).dtype == "float32"
+        assert T.mean(T.dvector()).dtype == "float64"
