@@ -30,3 +30,31 @@ def test_logistic_regression_more_steps_do_better():
     short, _ = _run_example("logistic_regression.py", "--steps", "2")
     longer, _ = _run_example("logistic_regression.py", "--steps", "100")
     assert short < longer
+
+
+def _readme():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_readme_quickstart_runs():
+    blocks = re.findall(r"```python\n(.*?)```", _readme(), flags=re.S)
+    assert blocks, "README.md has no python block"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run([sys.executable, "-c", "\n".join(blocks)], capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    accuracy = float(re.search(r"^accuracy: ([0-9.]+)$", r.stdout, flags=re.M).group(1))
+    assert accuracy >= 0.95
+    assert "sigmoid [id A]" in r.stdout and "w [id" in r.stdout  # the debugprint of p
+
+
+def test_readme_setup_commands_and_ci_agree():
+    setup = re.search(r"## Set-up\n\n```bash\n(.*?)```", _readme(), flags=re.S).group(1)
+    commands = setup.strip().splitlines()
+    assert commands == ['pip install -e ".[examples]" && python examples/mlp_digits.py',
+                        'pip install -e ".[dev]" && python -m pytest -q']
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+        ci_lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    assert commands[1] in ci_lines
