@@ -475,3 +475,23 @@ def test_modes_all_run():
         np.testing.assert_allclose(f([0.0, 1.0]), np.exp([0.0, 1.0]) * 2)
     with pytest.raises(ValueError, match="unknown mode"):
         function([x], x + 1, mode="FASTEST")
+
+
+@pytest.mark.parametrize("mode", ["py", "FAST_COMPILE", "FAST_RUN"])
+def test_aliasing_and_updates_in_every_mode(mode):
+    x = T.dvector("x")
+    a = symgraph.shared(np.array([1.0, 2.0]), name="a")
+    b = symgraph.shared(np.array([3.0, 4.0]), name="b")
+    c = T.constant(np.array([5.0, 6.0]))
+    f = function([x], [x, c, a, T.exp(x) * a], updates=[(a, b), (b, a + x)], mode=mode)
+    v = np.array([0.5, -0.5])
+    out_x, out_c, out_a, out_e = f(v)
+    assert not np.shares_memory(out_x, v) and not np.shares_memory(out_c, c.data)
+    np.testing.assert_array_equal(out_a, [1.0, 2.0])
+    np.testing.assert_allclose(out_e, np.exp(v) * [1.0, 2.0], rtol=1e-15)
+    np.testing.assert_array_equal(a.get_value(), [3.0, 4.0])
+    np.testing.assert_array_equal(b.get_value(), [1.5, 1.5])
+    out_a[:] = 0.0
+    out_x[:] = 0.0
+    np.testing.assert_array_equal(a.get_value(), [3.0, 4.0])
+    np.testing.assert_array_equal(v, [0.5, -0.5])
