@@ -74,6 +74,9 @@ class Elemwise(Op):
         if self.scalar_op.cast_inputs:
             inputs = [a if a.dtype == out_type.dtype else a.astype(out_type.dtype)
                       for a in inputs]
+        elif out_type.dtype != "bool" and self.scalar_op.nin != 3:
+            # numpy refuses negative/subtract/sign/square of bools; the type says int8
+            inputs = [a.astype(out_type.dtype) if a.dtype == np.bool_ else a for a in inputs]
         with np.errstate(all="ignore"):
             result = self.scalar_op.impl(*inputs)
         result = np.asarray(result)

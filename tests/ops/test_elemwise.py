@@ -281,3 +281,13 @@ def test_special_functions_match_scipy(fn, name, lo, hi):
     v = v[np.abs(v - np.round(v)) > 1e-3] if name == "psi" else v
     np.testing.assert_allclose(symgraph.function([x], fn(x), mode="py")(v), ref(v),
                                rtol=1e-9, atol=1e-12)
+
+
+def test_bool_inputs_promote_where_numpy_refuses():
+    b = T.tensor("bool", shape=(None,))
+    v = np.array([True, False, True])
+    for fn, want in [(T.neg, [-1, 0, -1]), (T.sgn, [1, 0, 1]), (T.sqr, [1, 0, 1])]:
+        out = fn(b)
+        got = symgraph.function([b], out, mode="py")(v)
+        assert got.dtype == np.dtype(out.dtype) == np.int8
+        np.testing.assert_array_equal(got, want)
