@@ -14,7 +14,8 @@ So ``Rop`` works on every op ``grad`` works on.
 from __future__ import annotations
 
 from ..errors import DisconnectedInputError, GradientError, format_trace
-from ..graph import clone_replace, io_toposort
+from ..graph import ancestors, clone_replace, io_toposort
+from .ops import AtPoint
 from .reverse import _as_list, _as_var, _fit, _M, grad, is_differentiable_dtype
 
 __all__ = ["Rop"]
@@ -66,7 +67,7 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
     out = []
     for y in fs:
         if y in ev:
-            out.append(ev[y])
+            out.append(_at_point(ev[y], wrts))
         elif y in depends:
             out.append(_M().zeros_like(y))
         else:
@@ -79,6 +80,13 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
                 warnings.warn(f"Rop: {y!r} does not depend on {wrts}", stacklevel=2)
             out.append(_M().zeros_like(y) if return_disconnected == "zero" else None)
     return out[0] if single else out
+
+
+def _at_point(r, wrts):
+    """r, still referring to every wrt it was taken at (see AtPoint)."""
+    used = set(ancestors([r]))
+    missing = [w for w in wrts if w not in used]
+    return AtPoint()(r, *missing) if missing else r
 
 
 def node_rop(node, in_ev):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..graph import Apply, Op
 
-__all__ = ["zero_grad", "consider_constant", "disconnected_grad", "grad_clip", "grad_scale",
+__all__ = ["AtPoint", "zero_grad", "consider_constant", "disconnected_grad", "grad_clip", "grad_scale",
            "ZeroGrad", "DisconnectedGrad", "GradClip", "GradScale"]
 
 
@@ -82,6 +82,36 @@ class GradScale(_GradOnly):
 
     def R_op(self, inputs, eval_points):
         return [None if eval_points[0] is None else eval_points[0] * self.multiplier]
+
+
+class AtPoint(Op):
+    """r itself; the other inputs only record the point a derivative r was taken at.
+
+    ``Rop(dot(x, W), W, V)`` is ``dot(x, V)``: its value does not use W, yet J·V is the
+    derivative *at* W, and Theano's graph referred to W (``function([W, V, x], JV)`` works).
+    Rop wraps such results in AtPoint so the same call is accepted; nothing is computed.
+    """
+
+    view_map = {0: [0]}
+
+    def make_node(self, r, *points):
+        r = _T().as_tensor_variable(r)
+        return Apply(self, [r] + list(points), [r.type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = inputs[0]
+
+    def connection_pattern(self, node):
+        return [[True]] + [[False]] * (len(node.inputs) - 1)
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [output_grads[0]] + [None] * (len(inputs) - 1)
+
+    def R_op(self, inputs, eval_points):
+        return [eval_points[0]]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
 
 
 def zero_grad(x):

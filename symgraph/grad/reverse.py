@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from ..config import config
 from ..errors import DisconnectedInputError, GradientError, format_trace
 from ..graph import Variable, io_toposort
@@ -132,11 +130,10 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         if cost.type.ndim != 0:
             raise GradientError(f"grad: the cost must be a scalar (0-d), got {cost!r} of type "
                                 f"{cost.type}; sum it, or pass known_grads")
-        # a 0-d seed needs no shape: a constant keeps the cost's own graph out of the
-        # gradient's (the gradient of sum(x * 2) does not compute the sum)
-        from ..tensor.var import constant
-        start[cost] = [constant(np.ones((), dtype=cost.dtype if is_differentiable_dtype(
-            cost.dtype) else config.floatX))]
+        # ones_like(cost), as Theano: the gradient graph refers to the cost, so every input
+        # of the cost counts as used by function() (rewrites drop the fill of a 0-d cost)
+        start[cost] = [_M().ones_like(cost) if is_differentiable_dtype(cost.dtype)
+                       else _M().ones_like(cost, dtype=config.floatX)]
     for var, g in (known_grads or {}).items():
         if not isinstance(var, Variable):
             raise TypeError(f"grad: known_grads keys must be variables, got {var!r}")

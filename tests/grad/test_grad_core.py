@@ -60,6 +60,14 @@ class TwoOut(Op):
         return [output_grads[0] * 2 + output_grads[1] * 3]
 
 
+def test_gradient_refers_to_the_cost_inputs_as_theano():
+    # function([x], grad(x * 2, x)) is accepted: the gradient graph uses x (through the
+    # fill of the cost), as in Theano, even though its value does not depend on x
+    x = T.dscalar("x")
+    f = symgraph.function([x], grad(x * 2, x), mode="py")
+    assert f(3.0) == 2.0
+
+
 def test_square_and_dtype():
     x = T.dscalar("x")
     gx = grad(x ** 2, x)
@@ -189,7 +197,7 @@ def test_no_gradient_needed_only_on_path():
     # null_gradients='return': None for the wrt that needs it, the others are computed
     gx, gy = grad(cost, [x, y], null_gradients="return")
     assert gy is None
-    np.testing.assert_array_equal(fn([x], gx)(np.ones(2)), [2, 2])
+    np.testing.assert_array_equal(fn([x, y], gx)(np.ones(2), np.ones(2)), [2, 2])
 
 
 def test_wrong_rank_gradient_is_reported():
