@@ -32,6 +32,24 @@ def test_logistic_regression_more_steps_do_better():
     assert short < longer
 
 
+def test_mlp_digits_quick():
+    pytest.importorskip("sklearn")
+    accuracy, out = _run_example("mlp_digits.py", "--quick")
+    epochs = re.findall(r"^epoch +(\d+) +loss ([0-9.]+) +train accuracy [0-9.]+ +"
+                        r"test accuracy [0-9.]+$", out, flags=re.M)
+    assert [int(e) for e, _ in epochs] == list(range(1, 9))
+    losses = [float(loss) for _, loss in epochs]
+    assert losses[-1] < losses[0] / 3  # it learns
+    assert accuracy >= 0.88
+
+
+def test_mlp_digits_epochs_flag():
+    pytest.importorskip("sklearn")
+    accuracy, out = _run_example("mlp_digits.py", "--epochs", "2", "--batch-size", "64")
+    assert len(re.findall(r"^epoch ", out, flags=re.M)) == 2
+    assert 0.5 < accuracy
+
+
 def _readme():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         return f.read()
