@@ -72,6 +72,13 @@ def _fit(g, var, node=None, what="gradient"):
         where = f" (from {node.op}, {format_trace(node.trace)})" if node is not None else ""
         raise GradientError(f"{what} of {var!r} has type {g.type}, but the variable has type "
                             f"{vt}: the ranks differ{where}")
+    # a dimension the variable broadcasts along collects the sum of the gradient there
+    # (an L_op that left it unsummed, or a static 1 it could not prove)
+    axes = tuple(d for d, (s, t) in enumerate(zip(vt.shape, g.type.shape))
+                 if s == 1 and t != 1)
+    if axes:
+        from ..ops.reduce import sum as _sum
+        g = _sum(g, axis=axes, keepdims=True)
     if _dtype(g) != vt.dtype and is_differentiable_dtype(vt.dtype):
         g = _M().cast(g, vt.dtype)
     return g

@@ -268,3 +268,31 @@ def test_grad_is_ordinary_graph_and_shares_work():
     gg = grad(T.sum(g), x)
     xv = RNG.uniform(size=4)
     np.testing.assert_allclose(fn([x], gg)(xv), 3 * np.exp(xv))
+
+
+class Unsummed(Op):
+    """a + b whose L_op forgets to sum b's gradient over b's broadcast rows (test op)."""
+
+    def make_node(self, a, b):
+        a, b = T.as_tensor_variable(a), T.as_tensor_variable(b)
+        return Apply(self, [a, b], [T.TensorType("float64", (None, None))()])
+
+    def perform(self, node, inputs, out):
+        out[0][0] = inputs[0] + inputs[1]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [output_grads[0], output_grads[0]]
+
+
+def test_broadcast_dimensions_collect_the_sum():
+    a = T.dmatrix("a")
+    b = T.tensor("float64", shape=(1, None), name="b")
+    gb = grad(T.sum(Unsummed()(a, b) * 2.0), b)
+    assert gb.type.shape == (1, None)
+    np.testing.assert_array_equal(fn([a, b], gb)(np.ones((3, 2)), np.ones((1, 2))), [[6, 6]])
+
+
+def test_wrt_the_cost_itself_and_repeated():
+    x = T.dscalar("x")
+    c = x * 3
+    assert fn([x], grad(c, [c, x, x]))(2.0) == [1.0, 3.0, 3.0]
