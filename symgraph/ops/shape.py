@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import config
-from ..errors import op_build_error
+from ..errors import SymgraphError, op_build_error
 from ..graph import Apply, Constant, Op
 from ..tensor.var import TensorVariable, as_tensor_variable, constant
-from ..types import TensorType, is_bool, is_complex, is_float, is_int, upcast
+from ..types import TensorType, is_complex, is_float, is_int, upcast
 from .elemwise import DimShuffle, Elemwise, _resolve_weak, dimshuffle
 
 __all__ = [
@@ -23,7 +23,8 @@ __all__ = [
     "shape", "shape_i", "make_vector", "reshape", "flatten", "transpose", "shape_padleft",
     "shape_padright", "shape_padaxis", "specify_shape", "addbroadcast", "unbroadcast",
     "patternbroadcast", "squeeze", "concatenate", "join", "stack", "split", "tile", "alloc",
-    "zeros", "ones", "full", "arange", "eye", "identity_like", "static_value",
+    "zeros", "ones", "full", "arange", "eye", "identity_like", "swapaxes", "static_value",
+    "get_scalar_constant_value", "get_vector_length", "NotScalarConstantError",
 ]
 
 
@@ -55,6 +56,11 @@ def _int_scalar(op, inputs, v, what):
         raise op_build_error(op, list(inputs) + [v], f"{what} must be an integer scalar, "
                              f"got {v.type}", TypeError)
     return v
+
+
+def _dtype(dtype):
+    """A dtype argument as a string: None and 'floatX' give config.floatX."""
+    return config.floatX if dtype in (None, "floatX") else str(np.dtype(dtype))
 
 
 def _prod(values):
@@ -147,6 +153,31 @@ def static_entries(vec, n=None):
     if val is not None and val.ndim == 1 and len(val) == n:
         return [int(e) for e in val]
     return [None] * n
+
+
+class NotScalarConstantError(SymgraphError, ValueError):
+    """The variable is not a scalar whose value is known while building."""
+
+
+def get_scalar_constant_value(v):
+    """The value of a 0-d (or one-element) variable known while building, as a numpy
+    scalar; raises NotScalarConstantError otherwise (Theano's helper)."""
+    if isinstance(v, (int, float, complex, np.number, np.bool_)):
+        return np.asarray(v)[()]
+    val = static_value(as_tensor_variable(v))
+    if val is None or np.size(val) != 1:
+        raise NotScalarConstantError(f"{v!r} is not a scalar known while building")
+    return np.asarray(val).reshape(())[()]
+
+
+def get_vector_length(v):
+    """The length of a 1-d variable when it is known while building; ValueError otherwise."""
+    v = as_tensor_variable(v)
+    if v.ndim != 1:
+        raise ValueError(f"get_vector_length: {v!r} is not a vector ({v.type})")
+    if v.type.shape[0] is None:
+        raise ValueError(f"get_vector_length: the length of {v!r} is not known while building")
+    return v.type.shape[0]
 
 
 def _vector_entries(vec, n=None):
@@ -310,12 +341,19 @@ class MakeVector(Op):
         return [reshape(p, ()) for p in pieces]
 
     def R_op(self, inputs, eval_points):
-        if any(e is None for e in eval_points):
-            return [None]
-        return [self(*eval_points)]
+        evs = _zero_missing(inputs, eval_points)
+        return [None if evs is None else self(*evs)]
 
     def infer_shape(self, node, input_shapes):
         return [(_i64(len(node.inputs)),)]
+
+
+def _zero_missing(inputs, eval_points):
+    """Eval points with None (no variation) replaced by zeros; None when all are None."""
+    from .math import zeros_like
+    if all(e is None for e in eval_points):
+        return None
+    return [zeros_like(i) if e is None else e for i, e in zip(inputs, eval_points)]
 
 
 def make_vector(*values, dtype=None):
@@ -468,13 +506,15 @@ def reshape(x, shape, ndim=None):
     return Reshape(n)(x, vec)
 
 
-def flatten(x, ndim=1):
-    """Theano's flatten: keep the first ``ndim - 1`` dimensions, flatten the rest into one.
+def flatten(x, ndim=1, outdim=None):
+    """Theano's flatten: keep the first ``ndim - 1`` dimensions, flatten the rest into one
+    (`outdim` is Theano's older name for `ndim`).
 
     >>> T.flatten(T.tensor3('x'), 2)   # shape (a, b, c) -> (a, b * c)
     """
     from .math import mul
     x = as_tensor_variable(x)
+    ndim = ndim if outdim is None else outdim
     if isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer)) or ndim < 1 or \
             (ndim > 1 and ndim > x.ndim):
         raise op_build_error("flatten", [x], f"ndim must be 1 or between 1 and the input's "
@@ -500,6 +540,16 @@ def transpose(x, axes=None):
         raise op_build_error("transpose", [x], f"axes {tuple(axes)} are not a permutation of "
                              f"the input's {x.ndim} dimensions", ValueError)
     return dimshuffle(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    """numpy.swapaxes: ``T.swapaxes(x, 0, -1)``."""
+    x = as_tensor_variable(x)
+    a = _norm_axis("swapaxes", [x], axis1, x.ndim)
+    b = _norm_axis("swapaxes", [x], axis2, x.ndim)
+    order = list(range(x.ndim))
+    order[a], order[b] = b, a
+    return dimshuffle(x, order)
 
 
 def shape_padleft(x, n_ones=1):
@@ -742,9 +792,8 @@ class Join(Op):
                 for p, x in zip(pieces, inputs)]
 
     def R_op(self, inputs, eval_points):
-        if any(e is None for e in eval_points):
-            return [None]
-        return [self(*eval_points)]
+        evs = _zero_missing(inputs, eval_points)
+        return [None if evs is None else self(*evs)]
 
     def infer_shape(self, node, input_shapes):
         from .math import add
@@ -983,12 +1032,12 @@ def _filled(shape, value):
 
 def zeros(shape, dtype=None):
     """numpy.zeros: ``T.zeros((n, 3))``; dtype defaults to floatX."""
-    return _filled(shape, np.zeros((), dtype=dtype or config.floatX))
+    return _filled(shape, np.zeros((), dtype=_dtype(dtype)))
 
 
 def ones(shape, dtype=None):
     """numpy.ones: ``T.ones((n, 3))``; dtype defaults to floatX."""
-    return _filled(shape, np.ones((), dtype=dtype or config.floatX))
+    return _filled(shape, np.ones((), dtype=_dtype(dtype)))
 
 
 def full(shape, fill_value, dtype=None):
@@ -996,7 +1045,7 @@ def full(shape, fill_value, dtype=None):
     from .math import cast
     value = as_tensor_variable(fill_value)
     if dtype is not None:
-        value = cast(value, dtype)
+        value = cast(value, _dtype(dtype))
     return _filled(shape, value)
 
 
@@ -1053,20 +1102,16 @@ def _arange_len(a, b, c):
 def arange(start, stop=None, step=1, dtype=None):
     """numpy.arange with symbolic or constant bounds: ``T.arange(n)``, ``T.arange(1, n, 2)``.
 
-    The dtype follows numpy's promotion of the bounds; Python ints alone give int64,
-    Python floats give floatX.
+    The dtype is numpy's: int64 for integer bounds; with a float bound, floatX (or float64
+    when a bound is float64).
     """
     if stop is None:
         start, stop = 0, start
     xs = [as_tensor_variable(v) for v in (start, stop, step)]
     if dtype is None:
-        strong = [v.dtype for v in xs if not getattr(v, "weak", False)]
-        weak_float = any(getattr(v, "weak", False) and is_float(v.dtype) for v in xs)
-        dts = strong + ([config.floatX] if weak_float else [])
-        dtype = upcast(*dts) if dts else "int64"
-        if is_bool(dtype):
-            dtype = "int64"
-    return ARange(dtype)(*xs)
+        floats = [v.dtype for v in xs if is_float(v.dtype)]
+        dtype = upcast(config.floatX, *floats) if floats else "int64"
+    return ARange(_dtype(dtype))(*xs)
 
 
 class Eye(Op):
@@ -1097,7 +1142,7 @@ class Eye(Op):
 
 def eye(n, m=None, k=0, dtype=None):
     """numpy.eye: an n x m matrix with ones on diagonal k; dtype defaults to floatX."""
-    return Eye(dtype or config.floatX)(n, n if m is None else m, k)
+    return Eye(_dtype(dtype))(n, n if m is None else m, k)
 
 
 def identity_like(x, dtype=None):

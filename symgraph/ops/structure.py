@@ -13,7 +13,7 @@ __all__ = [
     "Sort", "ArgSort", "PermuteAlongAxis", "CumOp", "Flip", "Roll", "Repeat", "RepeatGrad",
     "Nonzero", "AllocDiag", "ExtractDiag", "SetDiagonal",
     "sort", "argsort", "cumsum", "cumprod", "flip", "roll", "repeat", "nonzero",
-    "flatnonzero", "diag",
+    "flatnonzero", "nonzero_values", "diag", "fill_diagonal", "fill_diagonal_offset",
 ]
 
 
@@ -456,6 +456,12 @@ def flatnonzero(a):
     return nonzero(_S().flatten(as_tensor_variable(a)))[0]
 
 
+def nonzero_values(a):
+    """The non-zero entries of the flattened a: ``a.flatten()[flatnonzero(a)]``."""
+    flat = _S().flatten(as_tensor_variable(a))
+    return flat[nonzero(flat)[0]]
+
+
 # -- diagonals ----------------------------------------------------------------------------
 
 def _diag_len(n, m, k):
@@ -534,8 +540,8 @@ class ExtractDiag(Op):
 
 
 class SetDiagonal(Op):
-    """A copy of the matrix x with diagonal k replaced by v:
-    ``out = x.copy(); out[numpy.diag_indices-like(k)] = v``."""
+    """A copy of the matrix x with diagonal k replaced by the vector v (v of static
+    length 1 broadcasts): ``out = x.copy(); out[i, i + k] = v`` along that diagonal."""
 
     __props__ = ("offset",)
 
@@ -546,27 +552,56 @@ class SetDiagonal(Op):
         x, v = as_tensor_variable(x), as_tensor_variable(v)
         if x.ndim != 2 or v.ndim != 1:
             raise op_build_error(self, [x, v], "needs a matrix and a vector", TypeError)
-        dtype = x.dtype
-        return Apply(self, [x, v], [TensorType(dtype, x.type.shape)()])
+        n = _diag_len(*x.type.shape, self.offset)
+        if n is not None and v.type.shape[0] not in (None, 1, n):
+            raise op_build_error(self, [x, v], f"diagonal {self.offset} has {n} entries, "
+                                 f"the vector {v.type.shape[0]}", ValueError)
+        return Apply(self, [x, v], [x.type()])
 
     def perform(self, node, inputs, output_storage):
         x, v = inputs
-        out = x.copy()
         k = self.offset
         n = _diag_len(*x.shape, k)
+        if len(v) != n and node.inputs[1].type.shape[0] != 1:
+            raise ValueError(f"{self}: diagonal {k} of a {x.shape} matrix has {n} entries, "
+                             f"the vector {len(v)}")
+        out = x.copy()
         rows = np.arange(n) + max(-k, 0)
         out[rows, rows + k] = v
         output_storage[0][0] = out
 
     def L_op(self, inputs, outputs, output_grads):
-        from .math import zeros_like
+        from .math import cast, zeros_like
         (x, v), (g,) = inputs, output_grads
         gx = self(g, zeros_like(v)) if _differentiable(x) else None
-        gv = ExtractDiag(self.offset)(g) if _differentiable(v) else None
+        gv = None
+        if _differentiable(v):
+            gv = ExtractDiag(self.offset)(g)
+            if v.type.shape[0] == 1 and gv.type.shape[0] != 1:
+                from .reduce import sum as _sum
+                gv = _sum(gv, keepdims=True)
+            gv = cast(gv, v.dtype)
         return [gx, gv]
 
     def infer_shape(self, node, input_shapes):
         return [tuple(input_shapes[0])]
+
+
+def fill_diagonal_offset(a, val, offset):
+    """A copy of the matrix a with the scalar val on diagonal `offset` (Theano's)."""
+    a = as_tensor_variable(a)
+    val = _S()._resolve_weak([a, as_tensor_variable(val)])[1]
+    if a.ndim != 2 or val.ndim != 0:
+        raise op_build_error("fill_diagonal", [a, val], "needs a matrix and a scalar",
+                             TypeError)
+    from .math import cast
+    return SetDiagonal(offset)(a, _S().shape_padleft(cast(val, a.dtype)))
+
+
+def fill_diagonal(a, val):
+    """A copy of the matrix a with the scalar val on its main diagonal (numpy.fill_diagonal,
+    without writing in place)."""
+    return fill_diagonal_offset(a, val, 0)
 
 
 def diag(v, k=0):

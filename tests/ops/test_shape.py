@@ -105,6 +105,23 @@ def test_shape_static_fold_and_unpack():
     assert S.Shape()(x).owner.op.L_op([x], [], [None]) == [None]
 
 
+def test_constant_value_helpers():
+    x = T.tensor("float64", shape=(2, None))
+    assert T.get_scalar_constant_value(x.shape[0] + 3) == 5
+    assert T.get_scalar_constant_value(T.constant(np.array([7]))) == 7
+    assert T.get_scalar_constant_value(2.5) == 2.5
+    with pytest.raises(T.NotScalarConstantError):
+        T.get_scalar_constant_value(x.shape[1])
+    with pytest.raises(T.NotScalarConstantError):
+        T.get_scalar_constant_value(T.constant(np.arange(3)))
+    assert T.get_vector_length(x.shape) == 2
+    assert T.get_vector_length(T.stack([x.shape[1], 1, 2])) == 3
+    with pytest.raises(ValueError, match="not known"):
+        T.get_vector_length(T.lvector())
+    with pytest.raises(ValueError, match="not a vector"):
+        T.get_vector_length(T.lscalar())
+
+
 def test_shape_slice_goes_through_subtensor():
     x = T.tensor3()
     a = _data((2, 3, 4))
@@ -212,6 +229,7 @@ def test_flatten_theano_semantics(shp, ndim):
         _build_error(ShapeError, lambda: T.flatten(x, ndim), "flatten")
         return
     out = x.flatten(ndim)
+    assert T.flatten(x, outdim=ndim).type == out.type
     want = a.reshape(shp[:ndim - 1] + (-1,)) if a.size else \
         np.zeros(shp[:ndim - 1] + (int(np.prod(shp[ndim - 1:])),), a.dtype)
     _check(out, _fn([x], out)(a), want)
@@ -233,6 +251,16 @@ def test_transpose(shp, axes):
         _check(o, r, np.transpose(a, axes))
     _check(outs[1], res[1], a.T)
     _check(outs[2], res[2], np.transpose(a, axes))
+
+
+def test_swapaxes():
+    a = _data((2, 3, 4))
+    x = T.tensor3()
+    outs = [T.swapaxes(x, 0, 2), T.swapaxes(x, -1, 1), T.swapaxes(x, 1, 1)]
+    for o, r, w in zip(outs, _fn([x], outs)(a), [np.swapaxes(a, 0, 2), np.swapaxes(a, -1, 1),
+                                               a]):
+        _check(o, r, w)
+    _build_error(ShapeError, lambda: T.swapaxes(x, 0, 3), "swapaxes")
 
 
 def test_transpose_errors():
@@ -581,14 +609,22 @@ def test_arange_constants(args, dtype):
 def test_arange_symbolic(dtypes, vals):
     xs = [T.tensor(d, shape=()) for d in dtypes]
     out = T.arange(*xs)
-    assert out.dtype == np.result_type(*dtypes)
     args = [np.asarray(v, dtype=d) for v, d in zip(vals, dtypes)]
-    _check(out, _fn(xs, out)(*args), np.arange(*args, dtype=out.dtype))
+    _check(out, _fn(xs, out)(*args), np.arange(*args))     # numpy's dtype (floatX float64)
     _check_infer_shape(out, xs, args)
+
+
+def test_arange_dtype_rule():
     n = T.lscalar()
-    assert T.arange(n).dtype == "int64"
-    assert T.arange(n, 5.0).dtype == "float64"
-    assert T.arange(T.fscalar(), 5).dtype == "float32"
+    assert T.arange(n).dtype == T.arange(T.bscalar()).dtype == "int64"
+    assert T.arange(n, 5.0).dtype == symgraph.config.floatX
+    with symgraph.change_flags(floatX="float32"):
+        assert T.arange(T.iscalar(), 5.5).dtype == "float32"
+        assert T.arange(T.fscalar()).dtype == "float32"
+        assert T.arange(T.dscalar()).dtype == "float64"
+        assert T.arange(3, dtype="floatX").dtype == "float32"
+        assert T.zeros(3, dtype="floatX").dtype == T.eye(2).dtype == "float32"
+    assert T.arange(n, dtype="int32").dtype == "int32"
 
 
 def test_arange_errors():
@@ -635,6 +671,41 @@ def test_diag(shp, k):
     if a.ndim == 1:
         assert T.diag(x).owner.op == ST.AllocDiag(0)
     _build_error(ShapeError, lambda: T.diag(T.tensor3()), "diag")
+
+
+@pytest.mark.parametrize("shp,k", [((3, 3), 0), ((2, 4), 1), ((4, 2), -1), ((3, 2), 0),
+                                  ((2, 3), 5)])
+def test_fill_diagonal(shp, k):
+    a = _data(shp, "float32")
+    x, v = T.fmatrix(), T.dscalar()
+    outs = [T.fill_diagonal_offset(x, v, k), T.fill_diagonal_offset(x, 3, k)]
+    want = a.copy()
+    rows = np.arange(max(0, min(shp[0], shp[1] - k) if k >= 0 else min(shp[0] + k, shp[1])))
+    rows = rows + max(-k, 0)
+    want[rows, rows + k] = 2.5
+    want3 = a.copy()
+    want3[rows, rows + k] = 3
+    res = _fn([x, v], outs)(a, 2.5)
+    _check(outs[0], res[0], want)
+    _check(outs[1], res[1], want3)
+    if k == 0:
+        w = a.copy()
+        np.fill_diagonal(w, 2.5)
+        o = T.fill_diagonal(x, v)
+        _check(o, _fn([x, v], o)(a, 2.5), w)
+    _build_error(TypeError, lambda: T.fill_diagonal(T.vector(), v), "fill_diagonal")
+    node = outs[0].owner
+    _check_infer_shape(outs[0], [x, v], [a, 2.5])
+    assert isinstance(node.op, ST.SetDiagonal)
+
+
+def test_set_diagonal_checks():
+    x = T.tensor("float64", shape=(3, 3))
+    _build_error(ShapeError, lambda: ST.SetDiagonal(0)(x, T.tensor("float64", shape=(2,))),
+                 "SetDiagonal", "3 entries")
+    v = T.vector()
+    _run_error(_fn([x, v], ST.SetDiagonal(0)(x, v)), [np.zeros((3, 3)), np.zeros(1)],
+               "SetDiagonal")
 
 
 # -- sort, cumulative, roll, nonzero ------------------------------------------------------
@@ -722,6 +793,13 @@ def test_nonzero(shp, dtype):
     _check(nz[0], res[a.ndim + 2], wants[0])
 
 
+def test_nonzero_values():
+    a = _data((3, 4), "int32", -1, 1)
+    x = T.imatrix()
+    out = T.nonzero_values(x)
+    _check(out, _fn([x], out)(a), a.ravel()[np.flatnonzero(a)])
+
+
 def test_nonzero_errors_and_flatnonzero_of_scalar():
     x = T.scalar()
     _build_error(ShapeError, lambda: T.nonzero(x), "Nonzero", "0-d")
@@ -770,6 +848,7 @@ GRADS = [
     ("diag_vec", lambda x: T.diag(x, 1), [(3,)]),
     ("diag_mat", lambda x: T.diag(x, -1), [(4, 3)]),
     ("setdiag", lambda x, v: ST.SetDiagonal(1)(x, v), [(3, 4), (3,)]),
+    ("fill_diagonal", lambda x, v: T.fill_diagonal_offset(x, v, -1), [(3, 4), ()]),
 ]
 
 
@@ -858,3 +937,35 @@ def test_second_order_through_repeat_and_sort():
     h_want = 2 * np.array([2, 1, 3.0])
     h_want[srt] += 2 * w * w.sum()
     np.testing.assert_allclose(got[1], h_want)
+
+
+ROPS = [
+    ("reshape", lambda x: T.reshape(x, (3, -1)), [(2, 3)]),
+    ("concatenate", lambda x, y: T.concatenate([x, y], axis=1), [(2, 3), (2, 2)]),
+    ("stack_scalars", lambda x, y: T.stack([x, y * 2]), [(), ()]),
+    ("split", lambda x: T.split(x, [1, 3], 2, axis=1)[1], [(2, 4)]),
+    ("alloc", lambda x: T.alloc(x, 2, 3), [(3,)]),
+    ("specify_shape", lambda x: T.specify_shape(x, (2, None)), [(2, 3)]),
+    ("unbroadcast", lambda x: T.unbroadcast(x, 0), [(1, 3)]),
+    ("flip_roll", lambda x: T.roll(T.flip(x, 0), 1, 1), [(2, 3)]),
+    ("diag", lambda x: T.diag(T.diag(x)), [(3, 3)]),
+    ("sort_cumsum", lambda x: T.cumsum(T.sort(x)), [(5,)]),
+    ("tile_repeat", lambda x: T.repeat(T.tile(x, (2, 1)), 2, axis=0), [(2, 2)]),
+]
+
+
+@pytest.mark.parametrize("name,fun,shapes", ROPS, ids=[r[0] for r in ROPS])
+def test_rop_matches_finite_differences(name, fun, shapes):
+    rng = np.random.default_rng(5)
+    pts = [rng.uniform(-1, 1, size=s) for s in shapes]
+    dirs = [rng.uniform(-1, 1, size=s) for s in shapes]
+    xs = [T.tensor("float64", shape=tuple(1 if d == 1 else None for d in s)) for s in shapes]
+    vs = [x.type() for x in xs]
+    out = fun(*xs)
+    jv = symgraph.Rop(out, xs, vs)
+    f = _fn(xs + vs, [out, jv])
+    eps = 1e-6
+    up = f(*[p + eps * d for p, d in zip(pts, dirs)], *dirs)[0]
+    down = f(*[p - eps * d for p, d in zip(pts, dirs)], *dirs)[0]
+    got = f(*pts, *dirs)[1]
+    np.testing.assert_allclose(got, (up - down) / (2 * eps), rtol=1e-5, atol=1e-7)
