@@ -101,7 +101,8 @@ def _as_list(x, what):
 
 def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
          return_disconnected="zero", null_gradients="raise"):
-    """Symbolic gradient of the scalar `cost` with respect to `wrt` (a variable or a list).
+    """Symbolic gradient of the scalar `cost` with respect to `wrt` (a variable, a list or a
+    tuple: the result has the same form).
 
     >>> x = T.dscalar('x')
     >>> gx = grad(x ** 2, x)          # 2 * x
@@ -252,7 +253,9 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             continue
         g = total_of(w)
         out.append(g if g is not None else zeros_for(w))
-    return out[0] if single else out
+    if single:
+        return out[0]
+    return tuple(out) if isinstance(wrt, tuple) else out
 
 
 def _label(v):

@@ -106,6 +106,7 @@ def test_list_and_single_wrt_and_intermediate():
     assert np.isclose(gh, np.cos(hv) + xv)
     single = grad(cost, x)
     assert not isinstance(single, list)
+    assert isinstance(grad(cost, (x, y)), tuple)
 
 
 def test_disconnected_modes():
