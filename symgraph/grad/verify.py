@@ -98,6 +98,9 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
     `fun` maps symbolic tensors (one per array of `pt`, with dims of size 1 broadcastable)
     to one symbolic output. Raises ``GradientCheckError`` (``verify_grad.E_grad``) naming the
     input, the position and the max abs/rel errors when both tolerances are exceeded.
+    Defaults: step ``EPS[dtype]``, tolerances ``TOL[dtype]`` (the loosest over the inputs),
+    ``rng`` a fixed-seed generator, ``mode='py'``. `out_type` is accepted for Theano
+    compatibility and ignored (the projection is float64 unless `cast_to_output_type`).
     """
     from ..compile.function import function
     from ..types import TensorType
