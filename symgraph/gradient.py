@@ -12,5 +12,6 @@ from .grad.reverse import Lop, grad  # noqa: F401
 from .grad.verify import GradientCheckError, numeric_grad, verify_grad  # noqa: F401
 
 __all__ = ["grad", "Lop", "Rop", "verify_grad", "GradientCheckError", "numeric_grad",
-           "jacobian", "hessian", "hessian_vector_product", "zero_grad", "consider_constant", "disconnected_grad", "grad_clip", "grad_scale",
+           "jacobian", "hessian", "hessian_vector_product", "zero_grad", "consider_constant",
+           "disconnected_grad", "grad_clip", "grad_scale",
            "DisconnectedInputError", "GradientError"]

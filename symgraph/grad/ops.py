@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ..graph import Apply, Op
 
-__all__ = ["AtPoint", "zero_grad", "consider_constant", "disconnected_grad", "grad_clip", "grad_scale",
-           "ZeroGrad", "DisconnectedGrad", "GradClip", "GradScale"]
+__all__ = ["zero_grad", "consider_constant", "disconnected_grad", "grad_clip", "grad_scale",
+           "ZeroGrad", "DisconnectedGrad", "GradClip", "GradScale", "AtPoint"]
 
 
 def _T():

@@ -10,8 +10,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
-from symgraph.gradient import (grad, hessian, hessian_vector_product, jacobian,
-                               verify_grad)
+from symgraph.gradient import hessian, hessian_vector_product, jacobian, verify_grad
 from symgraph.grad.batched import Vectorized, vectorize_graph
 from symgraph.graph import toposort
 
