@@ -1,10 +1,12 @@
-"""Shape and structure ops: shape, reshape, specify_shape, join/split/stack, alloc, arange, eye.
+"""Shape ops: shape, reshape, flatten, dimension patterns, specify_shape, join/split/stack.
 
 Static shapes are inferred as precisely as the graph allows: `static_value` folds constants,
 static dimensions (``x.shape[i]`` of a dimension known while building) and small integer
 arithmetic on them, so ``T.zeros((x.shape[0] * 2, 3))`` of a static ``x`` has a static type.
-Sorting, cumulative, rolling, repeating and diagonal ops live in `ops/structure.py` and are
-re-exported here.
+
+The rest of the family lives beside it and is re-exported here (``symgraph.tensor`` imports
+this module): `ops/alloc.py` (alloc, zeros, ones, full, arange, eye, tile) and
+`ops/structure.py` (sort, cumsum, roll, repeat, nonzero, diag, ...).
 """
 from __future__ import annotations
 
@@ -19,12 +21,11 @@ from .elemwise import DimShuffle, Elemwise, _resolve_weak, dimshuffle
 
 __all__ = [
     "Shape", "Shape_i", "MakeVector", "Reshape", "SpecifyShape", "Unbroadcast", "Join",
-    "Split", "Alloc", "ARange", "Eye",
-    "shape", "shape_i", "make_vector", "reshape", "flatten", "transpose", "shape_padleft",
-    "shape_padright", "shape_padaxis", "specify_shape", "addbroadcast", "unbroadcast",
-    "patternbroadcast", "squeeze", "concatenate", "join", "stack", "split", "tile", "alloc",
-    "zeros", "ones", "full", "arange", "eye", "identity_like", "swapaxes", "static_value",
-    "get_scalar_constant_value", "get_vector_length", "NotScalarConstantError",
+    "Split",
+    "shape", "shape_i", "make_vector", "reshape", "flatten", "transpose", "swapaxes",
+    "shape_padleft", "shape_padright", "shape_padaxis", "specify_shape", "addbroadcast",
+    "unbroadcast", "patternbroadcast", "squeeze", "concatenate", "join", "stack", "split",
+    "static_value", "get_scalar_constant_value", "get_vector_length", "NotScalarConstantError",
 ]
 
 
@@ -76,8 +77,9 @@ _FOLD_MAX_NODES = 64
 
 
 def _foldable(op):
-    return isinstance(op, (Elemwise, DimShuffle, MakeVector, Reshape, SpecifyShape,
-                           Unbroadcast, Join, Alloc))
+    """Ops that `static_value` may run while building (pure, cheap on small inputs): the
+    elementwise ones, DimShuffle, and the ops here that declare ``fold_static = True``."""
+    return isinstance(op, (Elemwise, DimShuffle)) or getattr(op, "fold_static", False)
 
 
 def static_value(v):
@@ -315,6 +317,8 @@ def shape_i(x, i):
 class MakeVector(Op):
     """numpy.array([a, b, ...], dtype) of 0-d inputs."""
 
+    fold_static = True
+
     __props__ = ("dtype",)
 
     def __init__(self, dtype="int64"):
@@ -374,6 +378,8 @@ def make_vector(*values, dtype=None):
 class Reshape(Op):
     """numpy.reshape(x, shape) with `shape` an int vector of length ndim (-1 allowed);
     a view when numpy does not need to copy."""
+
+    fold_static = True
 
     __props__ = ("ndim",)
     view_map = {0: [0]}
@@ -577,6 +583,8 @@ class SpecifyShape(Op):
     """x itself, after checking its run-time shape: `spec` holds per dimension an int
     (fixed while building), None (free) or '?' (the next scalar input)."""
 
+    fold_static = True
+
     __props__ = ("spec",)
     view_map = {0: [0]}
 
@@ -675,6 +683,8 @@ def addbroadcast(x, *axes):
 class Unbroadcast(Op):
     """x itself, with the static size 1 of `axes` forgotten (they stop broadcasting)."""
 
+    fold_static = True
+
     __props__ = ("axes",)
     view_map = {0: [0]}
 
@@ -744,6 +754,8 @@ def squeeze(x, axis=None):
 
 class Join(Op):
     """numpy.concatenate(tensors, axis)."""
+
+    fold_static = True
 
     __props__ = ("axis",)
 
@@ -948,245 +960,10 @@ def split(x, splits_size, n_splits, axis=0):
     return list(Split(n_splits, axis).make_node(x, sizes).outputs)
 
 
-# -- allocation ---------------------------------------------------------------------------
-
-class Alloc(Op):
-    """A new array of the given shape filled with `value` (broadcast into the trailing
-    dimensions): ``out = numpy.empty(shape); out[...] = value``."""
-
-    def make_node(self, value, *shape):
-        value = as_tensor_variable(value)
-        shape = [_int_scalar(self, [value], s, "a size") for s in shape]
-        n = len(shape)
-        if value.ndim > n:
-            raise op_build_error(self, [value] + shape, f"the value has {value.ndim} "
-                                 f"dimensions, more than the {n} of the shape", ValueError)
-        static = [static_int(s) for s in shape]
-        if any(s is not None and s < 0 for s in static):
-            raise op_build_error(self, [value] + shape, f"negative size in {_fmt(static)}",
-                                 ValueError)
-        lead = n - value.ndim
-        for i, vd in enumerate(value.type.shape):
-            od = static[lead + i]
-            if vd is not None and vd != 1:
-                if od is not None and od != vd:
-                    raise op_build_error(self, [value] + shape, f"a value of static shape "
-                                         f"{value.type.shape} cannot fill shape "
-                                         f"{_fmt(static)}", ValueError)
-                static[lead + i] = vd
-        return Apply(self, [value] + shape, [TensorType(value.dtype, static)()])
-
-    def perform(self, node, inputs, output_storage):
-        value, shp = inputs[0], tuple(int(s) for s in inputs[1:])
-        lead = len(shp) - value.ndim
-        for i, (vs, var_s) in enumerate(zip(value.shape, node.inputs[0].type.shape)):
-            if vs != shp[lead + i] and var_s != 1:
-                raise ValueError(f"{self}: a value of shape {value.shape} cannot fill shape "
-                                 f"{shp} (its dimension {i} is not declared broadcastable)")
-        out = np.empty(shp, dtype=node.outputs[0].dtype)
-        out[...] = value
-        output_storage[0][0] = out
-
-    def L_op(self, inputs, outputs, output_grads):
-        from .math import cast
-        from .reduce import sum as _sum
-        value, (g,) = inputs[0], output_grads
-        nones = [None] * (len(inputs) - 1)
-        if not (is_float(value.dtype) or is_complex(value.dtype)):
-            return [None] + nones
-        lead = outputs[0].ndim - value.ndim
-        if lead:
-            g = _sum(g, axis=tuple(range(lead)))
-        axes = tuple(d for d, s in enumerate(value.type.shape)
-                     if s == 1 and outputs[0].type.shape[lead + d] != 1)
-        if axes:
-            g = _sum(g, axis=axes, keepdims=True)
-        return [cast(g, value.dtype)] + nones
-
-    def R_op(self, inputs, eval_points):
-        if eval_points[0] is None:
-            return [None]
-        return [self(eval_points[0], *inputs[1:])]
-
-    def infer_shape(self, node, input_shapes):
-        static = node.outputs[0].type.shape
-        return [tuple(_i64(s) if s is not None else v
-                      for s, v in zip(static, node.inputs[1:]))]
-
-
-_alloc = Alloc()
-
-
-def alloc(value, *shape):
-    """`value` broadcast into a new array of the given shape: ``T.alloc(0.0, n, 3)``."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)) and (
-            isinstance(shape[0], (list, tuple)) or as_tensor_variable(shape[0]).ndim == 1):
-        shape = shape[0]
-    entries = _shape_entries(_alloc, list(shape) if isinstance(shape, tuple) else shape)
-    return _alloc(value, *entries)
-
-
-def _filled(shape, value):
-    return _alloc(value, *_shape_entries(_alloc, shape))
-
-
-def zeros(shape, dtype=None):
-    """numpy.zeros: ``T.zeros((n, 3))``; dtype defaults to floatX."""
-    return _filled(shape, np.zeros((), dtype=_dtype(dtype)))
-
-
-def ones(shape, dtype=None):
-    """numpy.ones: ``T.ones((n, 3))``; dtype defaults to floatX."""
-    return _filled(shape, np.ones((), dtype=_dtype(dtype)))
-
-
-def full(shape, fill_value, dtype=None):
-    """numpy.full: ``T.full((2, n), 7.0)``; a symbolic `fill_value` of any broadcastable shape."""
-    from .math import cast
-    value = as_tensor_variable(fill_value)
-    if dtype is not None:
-        value = cast(value, _dtype(dtype))
-    return _filled(shape, value)
-
-
-class ARange(Op):
-    """numpy.arange(start, stop, step, dtype)."""
-
-    __props__ = ("dtype",)
-
-    def __init__(self, dtype):
-        self.dtype = str(np.dtype(dtype))
-
-    def make_node(self, start, stop, step):
-        xs = [as_tensor_variable(v) for v in (start, stop, step)]
-        for v in xs:
-            if v.ndim != 0 or not (is_int(v.dtype) or is_float(v.dtype)):
-                raise op_build_error(self, xs, f"start, stop and step must be real scalars, "
-                                     f"got {v.type}", TypeError)
-        vals = [static_value(v) for v in xs]
-        n = None
-        if not any(v is None for v in vals):
-            a, b, c = (v.item() for v in vals)
-            if c == 0:
-                raise op_build_error(self, xs, "step must not be zero", ValueError)
-            n = _arange_len(a, b, c)
-        return Apply(self, xs, [TensorType(self.dtype, (n,))()])
-
-    def perform(self, node, inputs, output_storage):
-        a, b, c = (v.item() for v in inputs)
-        if c == 0:
-            raise ValueError(f"{self}: step must not be zero")
-        output_storage[0][0] = np.arange(a, b, c, dtype=self.dtype)
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [None, None, None]
-
-    def infer_shape(self, node, input_shapes):
-        from .math import cast, ceil, int_div, maximum, neg, sub, true_div
-        if node.outputs[0].type.shape[0] is not None:
-            return [(_i64(node.outputs[0].type.shape[0]),)]
-        a, b, c = node.inputs
-        if all(is_int(v.dtype) for v in (a, b, c)):
-            n = neg(int_div(sub(a, b), c))
-        else:
-            n = ceil(true_div(sub(b, a), c))
-        return [(maximum(cast(n, "int64"), 0),)]
-
-
-def _arange_len(a, b, c):
-    if all(isinstance(v, (int, np.integer)) for v in (a, b, c)):
-        return max(0, -((a - b) // c))
-    return max(0, int(np.ceil((b - a) / c)))
-
-
-def arange(start, stop=None, step=1, dtype=None):
-    """numpy.arange with symbolic or constant bounds: ``T.arange(n)``, ``T.arange(1, n, 2)``.
-
-    The dtype is numpy's: int64 for integer bounds; with a float bound, floatX (or float64
-    when a bound is float64).
-    """
-    if stop is None:
-        start, stop = 0, start
-    xs = [as_tensor_variable(v) for v in (start, stop, step)]
-    if dtype is None:
-        floats = [v.dtype for v in xs if is_float(v.dtype)]
-        dtype = upcast(config.floatX, *floats) if floats else "int64"
-    return ARange(_dtype(dtype))(*xs)
-
-
-class Eye(Op):
-    """numpy.eye(n, m, k, dtype)."""
-
-    __props__ = ("dtype",)
-
-    def __init__(self, dtype):
-        self.dtype = str(np.dtype(dtype))
-
-    def make_node(self, n, m, k):
-        xs = [_int_scalar(self, [], v, "n, m and k") for v in (n, m, k)]
-        static = [static_int(v) for v in xs[:2]]
-        if any(s is not None and s < 0 for s in static):
-            raise op_build_error(self, xs, f"negative size in {_fmt(static)}", ValueError)
-        return Apply(self, xs, [TensorType(self.dtype, static)()])
-
-    def perform(self, node, inputs, output_storage):
-        n, m, k = (int(v) for v in inputs)
-        output_storage[0][0] = np.eye(n, m, k, dtype=self.dtype)
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [None, None, None]
-
-    def infer_shape(self, node, input_shapes):
-        return [(node.inputs[0], node.inputs[1])]
-
-
-def eye(n, m=None, k=0, dtype=None):
-    """numpy.eye: an n x m matrix with ones on diagonal k; dtype defaults to floatX."""
-    return Eye(_dtype(dtype))(n, n if m is None else m, k)
-
-
-def identity_like(x, dtype=None):
-    """An identity matrix of the shape (and dtype) of the matrix `x`."""
-    x = as_tensor_variable(x)
-    if x.ndim != 2:
-        raise op_build_error("identity_like", [x], f"needs a matrix, got {x.type}", TypeError)
-    return eye(shape_i(x, 0), shape_i(x, 1), 0, dtype=dtype or x.dtype)
-
-
-def tile(x, reps, ndim=None):
-    """numpy.tile: `x` repeated `reps` times along each dimension (reps an int, a tuple of
-    ints and int scalars, or an int vector of static length).
-
-    >>> T.tile(T.vector('x'), (2, 3))    # shape (n,) -> (2, 3 * n)
-    """
-    from .math import mul
-    x = as_tensor_variable(x)
-    reps = _shape_entries("tile", reps)
-    d = max(x.ndim, len(reps), ndim or 0)
-    if ndim is not None and ndim < max(x.ndim, len(reps)):
-        raise op_build_error("tile", [x], f"ndim={ndim} is less than the input's {x.ndim} "
-                             f"dimensions or the {len(reps)} reps", ValueError)
-    static = [static_int(r) for r in reps]
-    if any(k is not None and k < 0 for k in static):
-        raise op_build_error("tile", [x], f"negative reps {_fmt(static)}", ValueError)
-    xp = shape_padleft(x, d - x.ndim) if d > x.ndim else x
-    reps = [1] * (d - len(reps)) + list(reps)
-    pattern, alloc_shape, out_shape = [], [], []
-    for i, r in enumerate(reps):
-        s = shape_i(xp, i)
-        if static_int(r) == 1:
-            pattern.append(i)
-            alloc_shape.append(s)
-            out_shape.append(s)
-        else:
-            pattern += ["x", i]
-            alloc_shape += [r, s]
-            out_shape.append(mul(_as_int64(r), s))
-    y = _alloc(dimshuffle(xp, pattern), *alloc_shape)
-    return y if len(alloc_shape) == d else reshape(y, out_shape)
-
-
+# the rest of the family, re-exported for ``symgraph.tensor`` (they import this module)
+from .alloc import *  # noqa: E402,F401,F403
+from .alloc import __all__ as _alloc_all  # noqa: E402
 from .structure import *  # noqa: E402,F401,F403
 from .structure import __all__ as _structure_all  # noqa: E402
 
-__all__ += _structure_all
+__all__ += _alloc_all + _structure_all
