@@ -370,7 +370,9 @@ def make_vector(*values, dtype=None):
                                  TypeError)
     if dtype is None:
         dtype = upcast(*[x.dtype for x in xs]) if xs else config.floatX
-    return MakeVector(dtype)(*[cast(x, dtype) for x in xs])
+    xs = [constant(x.data.astype(dtype)) if isinstance(x, Constant) and x.dtype != dtype
+          else cast(x, dtype) for x in xs]
+    return MakeVector(dtype)(*xs)
 
 
 # -- reshape ------------------------------------------------------------------------------

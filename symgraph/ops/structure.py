@@ -351,16 +351,18 @@ class Repeat(Op):
         return [RepeatGrad(self.axis)(g, repeats, _S().shape_i(x, self.axis)), None]
 
     def infer_shape(self, node, input_shapes):
-        from .math import cast, mul
+        from .math import cast, eq, mul, switch
         from .reduce import sum as _sum
         x, repeats = node.inputs
         out = list(input_shapes[0])
+        n = out[self.axis]
         if node.outputs[0].type.shape[self.axis] is not None:
             out[self.axis] = _S()._i64(node.outputs[0].type.shape[self.axis])
         elif repeats.ndim == 0:
-            out[self.axis] = mul(out[self.axis], cast(repeats, "int64"))
-        else:
-            out[self.axis] = cast(_sum(repeats), "int64")
+            out[self.axis] = mul(n, cast(repeats, "int64"))
+        else:   # one repeat count broadcasts over the n entries, as in numpy
+            total = cast(_sum(repeats), "int64")
+            out[self.axis] = switch(eq(input_shapes[1][0], 1), mul(n, total), total)
         return [tuple(out)]
 
 

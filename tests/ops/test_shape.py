@@ -425,6 +425,7 @@ def test_stack_scalars_and_python_numbers():
     a, b = T.dscalar(), T.iscalar()
     v = T.stack([a, b, 2])
     assert isinstance(v.owner.op, S.MakeVector) and v.type.shape == (3,)
+    assert isinstance(v.owner.inputs[2], T.TensorConstant)
     _check(v, _fn([a, b], v)(1.5, 3), np.array([1.5, 3, 2]))
     f = T.fscalar()
     w = T.stack([f, 2])                 # Python numbers follow the variables' dtype
@@ -480,7 +481,7 @@ def test_split_symbolic_and_errors():
 
 REPEATS = [((3,), 2, None), ((2, 3), 2, None), ((2, 3), 3, 1), ((2, 3), [1, 0, 2], 1),
            ((2, 3), [2, 1], -2), ((), 3, None), ((0, 3), 2, 0), ((2, 3), 0, 0),
-           ((2, 1), [3], 1)]
+           ((2, 1), [3], 1), ((2, 3), [2], 1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
