@@ -5,6 +5,8 @@ Each index expression of the tables is applied to a numpy array and to a symboli
 three forms: as written (ints and arrays become constants), with every int and slice bound
 a symbolic scalar, and with every array a symbolic tensor.
 """
+import pickle
+
 import numpy as np
 import pytest
 
@@ -168,6 +170,10 @@ def test_props_are_canonical():
     assert str(x[1:3, ::-1, None].owner.op) == "Subtensor{1:3, ::-1, newaxis}"
     i = T.lscalar()
     assert str(x[i:, 2].owner.op) == "Subtensor{?:, 2}"
+    for op in [x[i:, None, -1].owner.op, x[[0, 1], ::2].owner.op,
+               T.inc_subtensor(x[[1]], 1.0, ignore_duplicates=True).owner.op]:
+        back = pickle.loads(pickle.dumps(op))
+        assert back == op and hash(back) == hash(op) and str(back) == str(op)
 
 
 def test_static_slice_length_is_exact_or_unknown():
