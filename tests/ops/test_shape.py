@@ -2,6 +2,8 @@
 build-time and run-time errors, gradients."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symgraph
 import symgraph.tensor as T
@@ -970,3 +972,36 @@ def test_rop_matches_finite_differences(name, fun, shapes):
     down = f(*[p - eps * d for p, d in zip(pts, dirs)], *dirs)[0]
     got = f(*pts, *dirs)[1]
     np.testing.assert_allclose(got, (up - down) / (2 * eps), rtol=1e-5, atol=1e-7)
+
+
+# -- random shapes (hypothesis) -----------------------------------------------------------
+
+_dims = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shp=_dims, data=st.data())
+def test_random_reshape_tile_repeat_concat(shp, data):
+    a = np.arange(int(np.prod(shp)), dtype=np.int64).reshape(shp)
+    # a target shape: the same size, one entry possibly -1
+    size = a.size
+    target = []
+    rest = size
+    for _ in range(data.draw(st.integers(0, 3))):
+        f = data.draw(st.sampled_from([d for d in range(1, 5) if rest % d == 0] or [1]))
+        target.append(f)
+        rest //= f
+    target.append(rest)
+    if size and data.draw(st.booleans()):
+        target[data.draw(st.integers(0, len(target) - 1))] = -1
+    reps = tuple(data.draw(st.lists(st.integers(0, 3), max_size=3)))
+    for static in (False, True):
+        x = _var(a, static=static)
+        outs = [T.reshape(x, target), T.tile(x, reps), T.repeat(x, 2, axis=None)]
+        wants = [a.reshape(target), np.tile(a, reps), np.repeat(a, 2)]
+        if a.ndim:
+            ax = data.draw(st.integers(-a.ndim, a.ndim - 1))
+            outs += [T.concatenate([x, x], axis=ax), T.stack([x, x], axis=ax)]
+            wants += [np.concatenate([a, a], axis=ax), np.stack([a, a], axis=ax)]
+        for o, r, w in zip(outs, _fn([x], outs)(a), wants):
+            _check(o, r, w)
