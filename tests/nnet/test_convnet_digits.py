@@ -1,4 +1,4 @@
-"""Acceptance check (issue 7): the convnet example trains on sklearn's digits to >= 90% test accuracy."""
+"""Acceptance check (issue 7): the convnet example reaches >= 90% test accuracy on digits."""
 import os
 import re
 import subprocess
