@@ -9,10 +9,15 @@ def make_program(fgraph, mode):
 
     ``FAST_RUN`` builds C kernels (`cbackend`) for the nodes that have one and runs the others'
     numpy `perform` in the same schedule; ``fgraph.placement`` (``fn.maker.fgraph.placement``)
-    maps each node to ``'c'`` or ``'py'``. Other modes run the numpy reference executor. With
-    no working C compiler, FAST_RUN warns once and runs the numpy executor.
+    maps each node to ``'c'`` or ``'py'``. ``DebugMode`` (``Mode(debug=True)``) checks each
+    node's kernel against its `perform` (`symgraph.compile.debugmode`). Other modes run the
+    numpy reference executor. With no working C compiler, FAST_RUN warns once and runs the
+    numpy executor.
     """
     from .executor import PyProgram
+    if mode.name == "DebugMode":
+        from ..compile.debugmode import build_debug_program
+        return build_debug_program(fgraph, mode)
     if mode.name == "FAST_RUN":
         from ..errors import CompileError
         try:
