@@ -11,7 +11,7 @@ import symgraph
 import symgraph.tensor as T
 from symgraph.errors import DtypeError, ShapeError, SymgraphError
 
-MODES = ["py", "FAST_COMPILE", "FAST_RUN"]
+MODES = ["py", "FAST_COMPILE", "FAST_RUN", "DebugMode"]
 
 
 def _line():

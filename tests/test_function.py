@@ -470,14 +470,14 @@ def test_pickled_function_runs_and_keeps_shared_state():
 
 def test_modes_all_run():
     x = T.dvector("x")
-    for mode in ("py", "FAST_COMPILE", "FAST_RUN", symgraph.Mode("py"), None):
+    for mode in ("py", "FAST_COMPILE", "FAST_RUN", "DebugMode", symgraph.Mode("py"), None):
         f = function([x], T.exp(x) * 2, mode=mode)
         np.testing.assert_allclose(f([0.0, 1.0]), np.exp([0.0, 1.0]) * 2)
     with pytest.raises(ValueError, match="unknown mode"):
         function([x], x + 1, mode="FASTEST")
 
 
-@pytest.mark.parametrize("mode", ["py", "FAST_COMPILE", "FAST_RUN"])
+@pytest.mark.parametrize("mode", ["py", "FAST_COMPILE", "FAST_RUN", "DebugMode"])
 def test_aliasing_and_updates_in_every_mode(mode):
     x = T.dvector("x")
     a = symgraph.shared(np.array([1.0, 2.0]), name="a")
