@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MAX_FRAMES = 4
+# the standard library and installed packages (pytest, IPython, runpy...): after the innermost
+# user frame, frames there are not the user's code and are left out of the chain
+_LIB_DIRS = tuple(sorted({
+    os.path.join(fix(p), "")
+    for p in (sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib",
+                                                     "platlib")) if p
+    for fix in (os.path.abspath, os.path.realpath)}))
 
 
 class SymgraphError(Exception):
@@ -48,7 +56,8 @@ def user_trace(limit: int = _MAX_FRAMES) -> tuple:
     f = sys._getframe(1)
     while f is not None and len(out) < limit:
         fn = f.f_code.co_filename
-        if not fn.startswith(_PKG_DIR) and not fn.startswith("<frozen"):
+        if not fn.startswith(_PKG_DIR) and not fn.startswith("<frozen") and \
+                not (out and fn.startswith(_LIB_DIRS)):
             out.append((fn, f.f_lineno, f.f_code.co_name))
         f = f.f_back
     return tuple(out)

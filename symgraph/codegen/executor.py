@@ -14,7 +14,13 @@ __all__ = ["PyProgram", "run_error"]
 
 
 class PyProgram:
-    """A schedule of `perform` calls over numbered storage cells."""
+    """A schedule of `perform` calls over numbered storage cells.
+
+    ``profile``: a `symgraph.profiling.ProfileStats` (set by ``function(profile=True)``)
+    that each call reports its per-step times to.
+    """
+
+    profile = None
 
     def __init__(self, fgraph, nan_guard=False):
         self.fgraph = fgraph
@@ -56,6 +62,8 @@ class PyProgram:
         self.nan_guard = nan_guard
 
     def __call__(self, inputs):
+        if self.profile is not None:
+            return self._call_profiled(inputs)
         vals = list(self.template)
         vals[:self.n_inputs] = inputs
         for perform, node, ins, outs, frees in self.steps:
@@ -71,6 +79,33 @@ class PyProgram:
                 _nan_check(node, args, [c[0] for c in storage])
             for i in frees:
                 vals[i] = None
+        return [vals[i] for i in self.out_idx]
+
+    def _call_profiled(self, inputs):
+        """`__call__` timing each step with perf_counter."""
+        from time import perf_counter
+        times = [None] * len(self.steps)
+        t_start = perf_counter()
+        vals = list(self.template)
+        vals[:self.n_inputs] = inputs
+        try:
+            for k, (perform, node, ins, outs, frees) in enumerate(self.steps):
+                args = [vals[i] for i in ins]
+                storage = [[None] for _ in outs]
+                t0 = perf_counter()
+                try:
+                    perform(node, args, storage)
+                except Exception as e:
+                    raise run_error(node, args, e) from e
+                times[k] = perf_counter() - t0
+                for o, cell in zip(outs, storage):
+                    vals[o] = cell[0]
+                if self.nan_guard:
+                    _nan_check(node, args, [c[0] for c in storage])
+                for i in frees:
+                    vals[i] = None
+        finally:
+            self.profile.record(times, perf_counter() - t_start)
         return [vals[i] for i in self.out_idx]
 
 

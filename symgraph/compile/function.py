@@ -1,6 +1,7 @@
 """``symgraph.function``: compile a graph into a callable with updates and givens."""
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from collections import OrderedDict
@@ -74,9 +75,13 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
                 on_unused_input=on_unused_input, name=name,
                 no_default_updates=no_default_updates, profile=profile,
                 trust_input=trust_input)
-    maker = FunctionMaker(**spec)
-    fn = maker.create()
+    from ..profiling import ProfileStats, compile_recorder
+    with compile_recorder(name) as rec:
+        maker = FunctionMaker(**spec)
+        fn = maker.create()
     fn._spec = spec
+    if maker.mode.profile:
+        fn.profile = ProfileStats(maker.fgraph, rec, name).attach(fn.program)
     return fn
 
 
@@ -163,8 +168,13 @@ class FunctionMaker:
     def __init__(self, inputs, outputs, updates, givens, mode, allow_input_downcast,
                  on_unused_input, name, no_default_updates, profile, trust_input):
         self.mode = get_mode(mode)
-        if profile:
+        if profile and not self.mode.profile:
+            self.mode = copy.copy(self.mode)        # never change the caller's Mode
             self.mode.profile = True
+        if self.mode.nan_guard and "fusion" not in tuple(self.mode.excluding):
+            # each node checked on its own, so the guard names the very node (and line)
+            self.mode = copy.copy(self.mode)
+            self.mode.excluding = tuple(self.mode.excluding) + ("fusion",)
         self.name = name
         self.allow_input_downcast = allow_input_downcast
         self.trust_input = trust_input
@@ -213,7 +223,9 @@ class FunctionMaker:
     def _rewrite(self):
         """Run the mode's rewrite phases on the FunctionGraph (symgraph/opt)."""
         from ..opt import rewrite_graph
-        rewrite_graph(self.fgraph, self.mode)
+        from ..profiling import phase
+        with phase("rewrite"):
+            rewrite_graph(self.fgraph, self.mode)
 
     def _check_inputs(self):
         seen = set()
@@ -238,7 +250,9 @@ class FunctionMaker:
 
     def create(self):
         from ..codegen import make_program
-        program = make_program(self.fgraph, self.mode)
+        from ..profiling import phase
+        with phase("codegen"):
+            program = make_program(self.fgraph, self.mode)
         return Function(self, program)
 
 
