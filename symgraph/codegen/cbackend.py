@@ -374,6 +374,25 @@ def _elemwise_thunk(lib, ffi, k, node):
     return perform
 
 
+def _lower_elemwise_node(node):
+    if not isinstance(node.op, Elemwise):
+        return None
+    if lower_elemwise(node, "k") is None:
+        return None
+
+    def thunk(lib, ffi, k):
+        return _elemwise_thunk(lib, ffi, k, node)
+    return _signature(node), (lambda name: lower_elemwise(node, name)), thunk
+
+
+def lowerings():
+    """The functions that give a node its C kernel, tried in turn: each maps a node to
+    (signature, render(name) -> source, make_thunk(lib, ffi, k) -> perform) or None. Nodes
+    with equal signatures share one kernel."""
+    from .reduce_c import lower_reduce
+    return [_lower_elemwise_node, lower_reduce]
+
+
 class CProgram(PyProgram):
     """PyProgram's schedule with the nodes that have C kernels calling them instead."""
 
@@ -387,18 +406,25 @@ def build_program(fgraph, mode):
     """A CProgram for `fgraph` (a PyProgram when no node has a C kernel). Sets
     ``fgraph.placement``. Raises cache.NoCompilerError / CompileError when gcc fails."""
     kernels, names, origins, lowered, by_sig = [], [], [], {}, {}
+    makers = {}
+    rules = lowerings()
     for node in fgraph.toposort():
-        sig = _signature(node)
+        for rule in rules:
+            found = rule(node)
+            if found is not None:
+                break
+        if found is None:
+            continue
+        sig, source, make_thunk = found
+        makers[node] = make_thunk
         if sig in by_sig:
             lowered[node] = by_sig[sig]
             continue
         name = f"k{len(kernels)}"
-        src = lower_elemwise(node, name)
-        if src is not None:
-            kernels.append(src)
-            names.append(name)
-            origins.append(f"{name}: {_origin(node)}")
-            by_sig[sig] = lowered[node] = len(kernels) - 1
+        kernels.append(source(name))
+        names.append(name)
+        origins.append(f"{name}: {_origin(node)}")
+        by_sig[sig] = lowered[node] = len(kernels) - 1
     fgraph.placement = {node: ("c" if node in lowered else "py")
                         for node in fgraph.toposort()}
     if not kernels:
@@ -408,10 +434,9 @@ def build_program(fgraph, mode):
     source = render("module", origins=origins,
                     simd_decls=_simd_decls(), prelude=prelude, kernels=kernels, names=names)
     mod, key, parts = cache.get_module(source, CDEF, CFLAGS, LDFLAGS)
-    thunks = {node: _elemwise_thunk(mod.lib, mod.ffi, k, node) for node, k in lowered.items()}
+    thunks = {node: makers[node](mod.lib, mod.ffi, k) for node, k in lowered.items()}
     prog = CProgram(fgraph, thunks, nan_guard=mode.nan_guard)
     prog.source = source
     prog.placement = fgraph.placement
     prog.cache_info = {"key": key, "parts": parts}
     return prog
-

@@ -41,3 +41,9 @@ static void k0_strided(int64_t ndim, const int64_t *shape, void **data)
         if (d < 0) return;
     }
 }
+
+static int k0(int64_t n, void **data, const int64_t *meta)
+{
+    if (meta == NULL) k0_contig(n, data); else k0_strided(n, meta, data);
+    return 0;
+}
