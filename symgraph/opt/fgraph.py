@@ -1,14 +1,30 @@
-"""FunctionGraph: the nodes between a function's inputs and outputs, owned and editable."""
+"""FunctionGraph: the nodes between a function's inputs and outputs, owned and editable.
+
+Edits are incremental: ``replace`` imports only the nodes the new variable brings and prunes
+only the nodes that lost their last reader, so a rewrite costs the size of what it changes,
+not the size of the graph. Listeners (the rewrite engine) hear about every imported node,
+every changed input and every pruned node.
+"""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from ..errors import SymgraphError
 from ..graph import Apply, Constant, Variable, io_toposort
 
-__all__ = ["FunctionGraph", "ReplacementTypeError"]
+__all__ = ["FunctionGraph", "ReplacementTypeError", "Change"]
 
 
 class ReplacementTypeError(SymgraphError, TypeError):
     """A rewrite tried to replace a variable by one of another type."""
+
+
+class Change(NamedTuple):
+    """One entry of ``FunctionGraph.history``: which rewrite replaced what by what."""
+
+    reason: str
+    old: Variable
+    new: Variable
 
 
 class FunctionGraph:
@@ -16,7 +32,8 @@ class FunctionGraph:
 
     ``memo`` maps every original variable to its copy, so callers can find the copies of
     the variables they passed. ``clients[v]`` lists the ``(node, input index)`` pairs that
-    read `v`; an output is read by the pseudo-node ``"output"``.
+    read `v`; an output is read by the pseudo-node ``"output"``. ``history`` lists the
+    replacements made, as ``Change(reason, old, new)``.
     """
 
     def __init__(self, inputs, outputs, clone=True):
@@ -29,12 +46,16 @@ class FunctionGraph:
         self.clients = {}
         self.apply_nodes = set()
         self.history = []
+        self._listeners = []
+        self._input_set = set(inputs)
         for v in inputs:
             self.clients.setdefault(v, [])
         for node in io_toposort(inputs, outputs):
             self._import(node)
         for i, o in enumerate(outputs):
             self.clients.setdefault(o, []).append(("output", i))
+
+    # -- building ------------------------------------------------------------------------
 
     def _clone(self, inputs, outputs):
         memo = self.memo
@@ -65,14 +86,35 @@ class FunctionGraph:
             outs.append(memo[o])
         return [memo[v] for v in inputs], outs
 
-    def _import(self, node):
-        if node in self.apply_nodes:
-            return
-        self.apply_nodes.add(node)
-        for o in node.outputs:
-            self.clients.setdefault(o, [])
-        for j, i in enumerate(node.inputs):
-            self.clients.setdefault(i, []).append((node, j))
+    def clone(self) -> "FunctionGraph":
+        """An independent copy (its ``memo`` maps this graph's variables to the copy's);
+        the extra attributes function() sets (``n_outputs``, ``update_targets``) follow."""
+        fg = FunctionGraph(self.inputs, self.outputs, clone=True)
+        for attr in ("n_outputs",):
+            if hasattr(self, attr):
+                setattr(fg, attr, getattr(self, attr))
+        if hasattr(self, "update_targets"):
+            fg.update_targets = list(self.update_targets)
+        fg.history = list(self.history)
+        return fg
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def attach(self, listener):
+        """Tell `listener` about changes: it may define ``on_import(fgraph, node)``,
+        ``on_change_input(fgraph, node, index, old, new)`` and ``on_prune(fgraph, node)``."""
+        self._listeners.append(listener)
+
+    def detach(self, listener):
+        self._listeners.remove(listener)
+
+    def _notify(self, event, *args):
+        for lst in self._listeners:
+            fn = getattr(lst, event, None)
+            if fn is not None:
+                fn(self, *args)
+
+    # -- queries ---------------------------------------------------------------------------
 
     def toposort(self) -> list:
         return io_toposort(self.inputs, self.outputs)
@@ -84,34 +126,169 @@ class FunctionGraph:
             out.update(node.outputs)
         return out
 
-    def replace(self, old: Variable, new: Variable, reason: str = ""):
-        """Make every reader of `old` read `new` instead (types must agree)."""
+    def is_output(self, var) -> bool:
+        return any(o is var for o in self.outputs)
+
+    def client_nodes(self, var) -> list:
+        """The distinct nodes that read `var` (without the "output" pseudo-node)."""
+        seen, out = set(), []
+        for c, _ in self.clients.get(var, ()):
+            if c != "output" and c not in seen:
+                seen.add(c)
+                out.append(c)
+        return out
+
+    def new_nodes(self, var) -> list:
+        """The nodes `var` depends on that are not in the graph yet (what replacing a
+        variable by `var` would import), inputs first."""
+        order, done = [], set()
+        stack = [(var, False)]
+        while stack:
+            v, expanded = stack.pop()
+            node = v.owner
+            if node is None or node in self.apply_nodes or node in done:
+                continue
+            if expanded:
+                done.add(node)
+                order.append(node)
+                continue
+            stack.append((v, True))
+            for i in reversed(node.inputs):
+                if i.owner is not None and i.owner not in self.apply_nodes \
+                        and i.owner not in done:
+                    stack.append((i, False))
+        return order
+
+    # -- edits -----------------------------------------------------------------------------
+
+    def _import(self, node):
+        if node in self.apply_nodes:
+            return
+        self.apply_nodes.add(node)
+        for o in node.outputs:
+            self.clients.setdefault(o, [])
+        for j, i in enumerate(node.inputs):
+            self.clients.setdefault(i, []).append((node, j))
+        self._notify("on_import", node)
+
+    def import_var(self, var, reason: str = "", nodes=None):
+        """Add the nodes computing `var` that the graph does not hold yet."""
+        for node in self.new_nodes(var) if nodes is None else nodes:
+            for i in node.inputs:
+                if i.owner is None and i not in self.clients and not isinstance(i, Constant):
+                    raise SymgraphError(
+                        f"rewrite {reason or '?'}: {node.op} reads {i!r} ({i.type}), which "
+                        f"is not an input of the function graph")
+            self._import(node)
+        self.clients.setdefault(var, [])
+
+    def change_input(self, node, index: int, new: Variable, reason: str = ""):
+        """Make `node` (or the output slot `index` when node is "output") read `new`."""
+        old = self.outputs[index] if node == "output" else node.inputs[index]
         if old is new:
             return
-        if old.type != new.type:
-            if not (hasattr(old.type, "is_super") and old.type.is_super(new.type)):
-                raise ReplacementTypeError(
-                    f"rewrite {reason or '?'}: cannot replace {old!r} ({old.type}) by "
-                    f"{new!r} ({new.type})")
-        for node in io_toposort(self.inputs + [v for v in self.clients if v.owner is None],
-                                [new]):
-            self._import(node)
-        self.clients.setdefault(new, [])
-        for client, idx in list(self.clients.get(old, [])):
+        self._check_types(old, new, reason)
+        self.import_var(new, reason)
+        if node == "output":
+            self.outputs[index] = new
+        else:
+            node.inputs[index] = new
+        self.clients[new].append((node, index))
+        self._remove_client(old, node, index)
+        if node != "output":
+            self._notify("on_change_input", node, index, old, new)
+
+    def replace(self, old: Variable, new: Variable, reason: str = ""):
+        """Make every reader of `old` read `new` instead (types must agree; `new` may have a
+        more specific static shape)."""
+        if old is new:
+            return
+        self._check_types(old, new, reason)
+        nodes = self.new_nodes(new)
+        if any(old is i for node in nodes for i in node.inputs):
+            raise SymgraphError(f"rewrite {reason or '?'}: the replacement of {old!r} "
+                                f"depends on it")
+        self.import_var(new, reason, nodes)
+        readers = list(self.clients.get(old, []))
+        for client, idx in readers:
             if client == "output":
                 self.outputs[idx] = new
             else:
                 client.inputs[idx] = new
             self.clients[new].append((client, idx))
         self.clients[old] = []
-        self.history.append((reason, old, new))
-        self._prune()
+        self.history.append(Change(reason, old, new))
+        for client, idx in readers:
+            if client != "output":
+                self._notify("on_change_input", client, idx, old, new)
+        self._prune_var(old)
 
-    def _prune(self):
-        live = set(self.toposort())
-        for node in list(self.apply_nodes - live):
+    def replace_all(self, pairs, reason: str = ""):
+        for old, new in pairs:
+            self.replace(old, new, reason)
+
+    @staticmethod
+    def _check_types(old, new, reason):
+        if old.type != new.type:
+            if not (hasattr(old.type, "is_super") and old.type.is_super(new.type)):
+                raise ReplacementTypeError(
+                    f"rewrite {reason or '?'}: cannot replace {old!r} ({old.type}) by "
+                    f"{new!r} ({new.type})")
+
+    def _remove_client(self, var, node, index):
+        lst = self.clients.get(var)
+        if lst:
+            for k, (n, j) in enumerate(lst):
+                if n is node and j == index:
+                    del lst[k]
+                    break
+        self._prune_var(var)
+
+    def _prune_var(self, var):
+        """Drop the node computing `var` (and what only it needed) once nobody reads it."""
+        stack = [var]
+        while stack:
+            v = stack.pop()
+            node = v.owner
+            if node is None or node not in self.apply_nodes:
+                continue
+            if any(self.clients.get(o) for o in node.outputs):
+                continue
             self.apply_nodes.discard(node)
+            for o in node.outputs:
+                self.clients.pop(o, None)
             for j, i in enumerate(node.inputs):
                 lst = self.clients.get(i)
-                if lst:
-                    self.clients[i] = [(n, k) for n, k in lst if n is not node]
+                if lst is not None:
+                    try:
+                        lst.remove((node, j))     # a C-level scan: constants have many
+                    except ValueError:
+                        pass
+                    self._notify("on_lose_client", i)
+                    if not lst:
+                        stack.append(i)
+            self._notify("on_prune", node)
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def check_integrity(self):
+        """Raise if the client lists, the node set and the graph disagree (for tests)."""
+        nodes = set(self.toposort())
+        if nodes != self.apply_nodes:
+            raise SymgraphError(f"apply_nodes out of date: {len(nodes ^ self.apply_nodes)} "
+                                f"nodes differ")
+        expect = {}
+        for node in nodes:
+            for j, i in enumerate(node.inputs):
+                expect.setdefault(i, []).append((node, j))
+        for k, o in enumerate(self.outputs):
+            expect.setdefault(o, []).append(("output", k))
+        for v, lst in self.clients.items():
+            got = sorted(((id(n), j) for n, j in lst))
+            want = sorted(((id(n), j) for n, j in expect.get(v, [])))
+            if got != want:
+                raise SymgraphError(f"clients of {v!r} out of date: {lst} vs "
+                                    f"{expect.get(v, [])}")
+        for v in expect:
+            if v not in self.clients:
+                raise SymgraphError(f"{v!r} is read but has no client list")
