@@ -43,19 +43,27 @@ reduced with NCCL through ``cupy.cuda.nccl`` when cupy has it (one communicator 
 unique id that rank 0 broadcasts over MPI), else with MPI through a host copy.
 
 Overlap of the allreduce with the backward pass is NOT done, because it does not pay here.
-Starting the reduction of the late layers' gradients while earlier ones are computed needs
-(a) the gradient computation split at layer boundaries (two compiled calls instead of one)
-and (b) the reduction progressing while the rank computes. On this machine (2 cores, MPICH
-over shared memory, one rank per core) ``benchmarks/distributed_mlp.py`` measured: the one
-allreduce of a 784-256-256-10 MLP's 270,000 float64 gradients costs about 0.3 ms of a
-~13 ms step at 2 ranks (2 %), which bounds any gain from overlap; and an ``Iallreduce``
-started before 5 ms of computation still needs the same time in ``Wait`` afterwards, because
-MPICH progresses a nonblocking collective only inside MPI calls (an asynchronous progress
-thread, ``MPICH_ASYNC_PROGRESS=1``, would need a core that the ranks are using). What limits
-scaling here is compute: two ranks share two cores with each other and with the BLAS.
-Overlap would pay on a network with milliseconds of latency and large models; the place for
-it is a split of the gradient function by layer, which the single flat buffer already makes
-easy (reduce a slice per group).
+Starting the reduction of the late layers' gradients while the earlier ones are computed
+needs (a) the gradient function split at layer boundaries (several compiled calls instead of
+one) and (b) the reduction progressing while the rank computes. ``benchmarks/
+distributed_mlp.py`` measured on this machine (2 cores, MPICH over shared memory, one rank
+per core; a 784-256-256-10 MLP, 269,322 float64 gradients = 2.1 MB, global batch 512):
+
+- the one allreduce costs about 4.5 ms after a barrier, ~10 % of a ~44 ms step at 2 ranks:
+  that bounds what any overlap could save;
+- an ``Iallreduce`` started before 30 ms of gradient computation still waited ~8.7 ms in
+  ``Wait`` afterwards, no less than the blocking call: MPICH advances a nonblocking
+  collective only inside MPI calls, so nothing moves while the kernels run;
+- MPICH's progress thread (``MPICH_ASYNC_PROGRESS=1``) does move it, but it spins on a core
+  that the ranks need: the computation took 82 ms instead of 32 and the step 141 ms
+  instead of 44.
+
+So with as many ranks as cores the reduction cannot run beside the computation for free;
+overlap pays with spare cores or a NIC that progresses collectives by itself, and larger
+models. The place for it would be a split of the gradient function by layer group, reducing
+one slice of the flat buffer per group (the layout already allows it). What limits scaling
+here is compute sharing two cores (and their memory bandwidth) with each other and with
+other work, then the allreduce and the wait for the slower rank.
 """
 from __future__ import annotations
 
