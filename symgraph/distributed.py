@@ -430,6 +430,19 @@ def _make_reducer(comm, xp, dtype):
 
 # -- the training step ------------------------------------------------------------------------
 
+def _check_same_layout(comm, layout, dtype):
+    """Every rank must reduce the same buffer (else MPI would fail or mix up tensors)."""
+    if comm.Get_size() == 1:
+        return
+    mine = (layout, dtype)
+    for r, theirs in enumerate(comm.allgather(mine)):
+        if theirs != mine:
+            raise DistributedError(
+                f"DataParallel: rank {comm.Get_rank()} has parameters {layout} ({dtype}) but "
+                f"rank {r} has {theirs[0]} ({theirs[1]}); every rank must build the same "
+                f"model")
+
+
 def _compile_in_turn(comm, build):
     """Rank 0 builds first (filling the on-disk cache); then the others build, loading what
     rank 0 compiled. A failure on rank 0 is raised on every rank."""
@@ -494,6 +507,8 @@ class DataParallel:
         self.dtype = np.result_type(*dtypes, np.float32) if dtypes else np.float64
         total = self._offsets[-1]
         self._buf = self._xp.zeros(total + 2, dtype=self.dtype)   # grads, n*cost, n
+        _check_same_layout(self.comm, [(p.name, s) for p, s in zip(self.params, self._shapes)],
+                           np.dtype(self.dtype).str)
         self.reduce = _make_reducer(self.comm, self._xp, self.dtype)
 
         grads = _grad(cost, self.params) if self.params else []

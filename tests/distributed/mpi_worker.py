@@ -4,6 +4,7 @@
 rank's shards and writes ``OUTDIR/rank<r>.json`` (losses, final parameters, compile stats).
 ``fail OUTDIR``: like train, but rank 1 raises at its third step; the job must stop with
 that error (rank 0 is then waiting in the allreduce).
+``compile_fail OUTDIR``: compiling fails on rank 0; every rank must stop with that error.
 
 `build_model`, `DATA` and `batches` are also imported by the tests for the single-process
 reference run on the full minibatches.
@@ -64,6 +65,10 @@ def main(argv):
     what, out_dir = argv[0], argv[-1]
     r, n = dist.rank(), dist.size()
     cost, params, inputs = build_model(seed=100 + r)     # differs per rank until broadcast
+    if what == "compile_fail" and r == 0:
+        def broken_function(*args, **kwargs):
+            raise RuntimeError("the compiler exploded on rank 0")
+        dist.function = broken_function
     step = dist.data_parallel(cost, params, inputs, rule(argv[1] if what == "train" else "sgd"))
     compile_stats = dict(cache.stats)
     synced_at_start = dist.in_sync(params)

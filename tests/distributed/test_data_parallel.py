@@ -189,6 +189,15 @@ def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
     assert results == []                    # rank 0 never finished: it was aborted
 
 
+@needs_mpi
+def test_a_compile_failure_on_rank_0_stops_every_rank(tmp_path):
+    proc, results, builds = _launch(tmp_path, 2, ["compile_fail"], timeout=45)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "the compiler exploded on rank 0" in out
+    assert results == [] and builds == []       # rank 1 never compiled on its own
+
+
 def _has_two_gpus():
     try:
         import cupy
