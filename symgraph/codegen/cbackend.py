@@ -389,8 +389,9 @@ def lowerings():
     """The functions that give a node its C kernel, tried in turn: each maps a node to
     (signature, render(name) -> source, make_thunk(lib, ffi, k) -> perform) or None. Nodes
     with equal signatures share one kernel."""
+    from .blas import lower_dot
     from .reduce_c import lower_reduce
-    return [_lower_elemwise_node, lower_reduce]
+    return [_lower_elemwise_node, lower_reduce, lower_dot]
 
 
 class CProgram(PyProgram):
