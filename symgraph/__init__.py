@@ -21,3 +21,7 @@ from .printing import debugprint, pp  # noqa: F401
 
 dprint = debugprint
 clone = clone_replace
+
+from . import ifelse  # noqa: F401,E402  (the module; also callable as the function)
+from . import scan_module  # noqa: F401,E402
+from .scan import foldl, foldr, map, reduce, scan  # noqa: F401,E402

@@ -15,6 +15,7 @@ def make_program(fgraph, mode):
     numpy executor.
     """
     from .executor import PyProgram
+    fgraph.mode = mode  # ops with inner graphs (ifelse, scan) compile them in this mode
     if mode.name == "DebugMode":
         from ..compile.debugmode import build_debug_program
         return build_debug_program(fgraph, mode)

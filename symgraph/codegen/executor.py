@@ -56,7 +56,8 @@ class PyProgram:
         for i, step in last_use.items():
             if i not in keep and template[i] is None:
                 frees[step].append(i)
-        self.steps = [(node.op.perform, node, [index[i] for i in node.inputs],
+        mode = getattr(fgraph, "mode", None)
+        self.steps = [(_perform_of(node, mode), node, [index[i] for i in node.inputs],
                        [index[o] for o in node.outputs], frees[s])
                       for s, node in enumerate(order)]
         self.nan_guard = nan_guard
@@ -107,6 +108,13 @@ class PyProgram:
         finally:
             self.profile.record(times, perf_counter() - t_start)
         return [vals[i] for i in self.out_idx]
+
+
+def _perform_of(node, mode):
+    """The node's perform; ops with inner graphs (ifelse, scan) compile them for the
+    function's mode in ``prepare_perform(node, mode)``."""
+    prepare = getattr(node.op, "prepare_perform", None)
+    return node.op.perform if prepare is None else prepare(node, mode)
 
 
 def run_error(node, values, exc):

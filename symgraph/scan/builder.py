@@ -1,0 +1,400 @@
+"""``scan()``: Theano's argument rules, lowered to the uniform ``Scan`` op (op.py).
+
+The user's `fn` receives, in order: each sequence once per tap, each fed-back output once
+per tap (``outputs_info`` entries that are not None), then the non-sequences. It returns
+its outputs, optionally an updates dict and an ``until(cond)``, in any order.
+
+Lowering:
+- a sequence tap k of ``dict(input=x, taps=[...])`` becomes the slice of x that holds
+  ``x[t + k]`` at step t (the first step is the one where the most negative tap is 0);
+- an output with taps ``[-1]`` is a carry; taps reaching back L steps carry a window of the
+  last L values (``initial[:L]`` at first);
+- shared variables the step updates, and the random states of draws made inside `fn`, are
+  carries whose final values come back in `updates`;
+- every other variable the step reads is a parameter (shared variables included); the work
+  that depends only on parameters is done once, before the loop.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import op_build_error, user_trace
+from ..graph import Variable, clone_replace, io_toposort
+from ..shared import SharedVariable
+from ..tensor.var import as_tensor_variable
+from ..types import TensorType
+from .inner import InnerGraph, lift, placeholder
+from .op import Scan
+
+__all__ = ["scan", "until", "map", "reduce", "foldl", "foldr"]
+
+
+class until:
+    """``return outputs, until(cond)`` in a scan step: stop after the step where the scalar
+    `cond` is true (that step's outputs are kept)."""
+
+    def __init__(self, condition):
+        c = as_tensor_variable(condition)
+        if c.ndim != 0:
+            raise op_build_error("until", [c], f"the condition must be a scalar, got {c.type}")
+        self.condition = c
+
+
+def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
+         go_backwards=False, truncate_gradient=-1, strict=False, name=None, mode=None,
+         return_list=False):
+    """A symbolic loop: ``(outputs, updates)``, Theano's ``theano.scan``.
+
+    >>> k = T.iscalar('k'); A = T.vector('A')
+    >>> result, updates = symgraph.scan(lambda prior, A: prior * A,
+    ...                                 outputs_info=T.ones_like(A), non_sequences=A,
+    ...                                 n_steps=k)
+    >>> power = symgraph.function([A, k], result[-1], updates=updates)
+
+    `sequences`: variables (or ``dict(input=x, taps=[-2, 0, 1])``) iterated over their first
+    axis; `outputs_info`: initial states (``dict(initial=x0, taps=[-3, -1])``) or None for
+    outputs not fed back; `non_sequences`: passed unchanged every step; `n_steps`: the number
+    of steps (at most the length of the sequences); `go_backwards`: iterate the sequences
+    from their end; `truncate_gradient`: backpropagate through at most that many steps.
+    Each output comes back stacked over the steps (one variable, or a list).
+    """
+    trace = user_trace()
+    what = f"scan {name!r}" if name else "scan"
+    seqs = _sequences(sequences, go_backwards)
+    infos, infos_single = _outputs_info(outputs_info)
+    nonseqs = [x if isinstance(x, Variable) else as_tensor_variable(x)
+               for x in _as_list(non_sequences)]
+
+    # the step's arguments
+    args, seq_holders, seq_outer = [], [], []
+    for x, taps in seqs:
+        mn, mx = min(taps), max(taps)
+        for k in taps:
+            stop = x.shape[0] - (mx - k) if mx != k else None
+            sl = x[k - mn:stop]
+            h = TensorType(x.dtype, x.type.shape[1:])()
+            h.name = f"{x.name}[t{k:+d}]" if x.name else None
+            seq_outer.append(sl)
+            seq_holders.append(h)
+            args.append(h)
+    carries = []   # (init outer, holder, window length or None, taps)
+    for info in infos:
+        if info is None:
+            continue
+        init, taps = info
+        if taps == [-1]:
+            h = placeholder(init)
+            carries.append((init, h, None))
+            args.append(h)
+        else:
+            L = -min(taps)
+            window = init[:L]
+            h = TensorType(init.dtype, (L,) + init.type.shape[1:])()
+            carries.append((window, h, L))
+            args.extend(h[L + k] for k in taps)
+    args.extend(nonseqs)
+    first_id = _next_id()
+    result = fn(*args)
+    outs, updates, cond = _parse_result(result, what, trace)
+
+    if outputs_info is None:
+        infos = [None] * len(outs)
+    elif len(outs) != len(infos):
+        raise op_build_error(what, outs, f"fn returned {len(outs)} outputs but outputs_info "
+                             f"has {len(infos)} entries", ValueError, trace)
+
+    # fed-back outputs, updated shared variables and random states: carries
+    new_carries, ys, ci = [], [], 0
+    for i, (o, info) in enumerate(zip(outs, infos)):
+        if info is None:
+            ys.append(o)
+            continue
+        init, h, L = carries[ci]
+        ci += 1
+        want = init.type if L is None else TensorType(init.dtype, init.type.shape[1:])
+        v = _fit(o, want, what, f"output {i}", trace)
+        if L is not None:
+            from ..ops.shape import concatenate
+            v = concatenate([h[1:], v[None]], axis=0)
+        new_carries.append(v)
+    shared_new = list(updates.items())
+    known = {s for s, _ in shared_new}
+    found = True
+    while found:
+        found = False
+        roots = new_carries + ys + [e for _, e in shared_new] + ([cond] if cond else [])
+        for v in _shared_inputs(roots):
+            if v in known or v.default_update is None:
+                continue
+            if _made_after(v.default_update, first_id):
+                known.add(v)
+                shared_new.append((v, v.default_update))
+                found = True
+    update_vars = [s for s, _ in shared_new]
+    upd_exprs = [_fit(e, s.type, what, f"the update of {s!r}", trace) for s, e in shared_new]
+
+    # the inner graph: per-step variables first, then everything else it reads (parameters)
+    holders = seq_holders + [h for _, h, _ in carries] + update_vars
+    inner_outs = new_carries + upd_exprs + ys + ([cond] if cond is not None else [])
+    outer_free, graph = lift(inner_outs, fixed=holders)
+    params = outer_free[len(holders):]
+    if strict:
+        allowed = set(nonseqs)
+        bad = [p for p in params if p not in allowed]
+        if bad:
+            raise op_build_error(what, bad, "strict=True: the step reads variables that are "
+                                 "not among non_sequences", ValueError, trace)
+    graph, params = hoist_invariants(graph, len(holders), params)
+    n_carry = len(carries) + len(update_vars)
+    op = Scan(graph, len(seq_holders), n_carry, len(ys),
+              keep=("all",) * len(carries) + ("last",) * len(update_vars),
+              until=cond is not None, name=name, mode=mode)
+    op.truncate_gradient = int(truncate_gradient)
+    if n_steps is None:
+        if not seq_holders:
+            raise op_build_error(what, [], "give sequences or n_steps", ValueError, trace)
+        n_steps = np.int64(-1)
+    n_steps = as_tensor_variable(n_steps)
+    if n_steps.ndim != 0 or not str(n_steps.dtype).startswith(("int", "uint")):
+        raise op_build_error(what, [n_steps], f"n_steps must be an integer scalar, got "
+                             f"{n_steps.type}", TypeError, trace)
+    from ..ops.math import cast
+    n_steps = cast(n_steps, "int64") if n_steps.dtype != "int64" else n_steps
+    inits = [c for c, _, _ in carries] + update_vars
+    node = op.make_node(n_steps, *seq_outer, *inits, *params)
+    node.trace = trace
+    res = node.outputs
+    hist, finals, ys_out = res[:len(carries)], res[len(carries):n_carry], res[n_carry:]
+
+    outputs, ci, yi = [], 0, 0
+    for info in infos:
+        if info is None:
+            outputs.append(ys_out[yi])
+            yi += 1
+        else:
+            _, _, L = carries[ci]
+            outputs.append(hist[ci] if L is None else hist[ci][:, L - 1])
+            ci += 1
+    new_updates = OrderedDict()
+    for s, f in zip(update_vars, finals):
+        new_updates[s] = f
+        if s.default_update is not None and s not in updates:
+            s.default_update = f   # the draw's state advances by the whole loop
+    if return_list:
+        return outputs, new_updates
+    if len(outputs) == 1:
+        return outputs[0], new_updates
+    return outputs, new_updates
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _sequences(sequences, go_backwards):
+    out = []
+    for s in _as_list(sequences):
+        if isinstance(s, dict):
+            x, taps = s.get("input"), list(s.get("taps", [0]) or [0])
+        else:
+            x, taps = s, [0]
+        x = as_tensor_variable(x)
+        if x.ndim == 0:
+            raise op_build_error("scan", [x], "a sequence must have at least one dimension "
+                                 "(it is iterated over its first axis)", TypeError)
+        if go_backwards:
+            x = x[::-1]
+        out.append((x, [int(k) for k in taps]))
+    return out
+
+
+def _outputs_info(outputs_info):
+    single = outputs_info is not None and not isinstance(outputs_info, (list, tuple))
+    out = []
+    for info in _as_list(outputs_info):
+        if info is None:
+            out.append(None)
+            continue
+        if isinstance(info, dict):
+            init = info.get("initial")
+            if init is None:
+                out.append(None)
+                continue
+            taps = list(info.get("taps", [-1]))
+        else:
+            init, taps = info, [-1]
+        init = as_tensor_variable(init)
+        if not taps:
+            out.append(None)
+            continue
+        if any(k >= 0 for k in taps):
+            raise op_build_error("scan", [init], f"output taps must be negative, got {taps}",
+                                 ValueError)
+        out.append((init, [int(k) for k in taps]))
+    return out, single
+
+
+def _parse_result(result, what, trace):
+    """(outputs, updates, until condition) from whatever `fn` returned."""
+    outs, updates, cond = [], OrderedDict(), None
+    items = list(result) if isinstance(result, (list, tuple)) else [result]
+    # a list of (shared, expr) pairs is an updates list
+    if items and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], SharedVariable)
+                     for i in items) and isinstance(result, list):
+        items = [OrderedDict(items)]
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, until):
+            cond = item.condition
+        elif isinstance(item, dict):
+            updates.update(item)
+        elif isinstance(item, (list, tuple)) and item and all(
+                isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], SharedVariable)
+                for p in item):
+            updates.update(item)
+        elif isinstance(item, (list, tuple)):
+            outs.extend(as_tensor_variable(o) for o in item)
+        else:
+            outs.append(as_tensor_variable(item))
+    for s in updates:
+        if not isinstance(s, SharedVariable):
+            raise op_build_error(what, [s], f"fn's updates can only change shared variables; "
+                                 f"{s!r} is a {type(s).__name__}", TypeError, trace)
+    return outs, updates, cond
+
+
+def _fit(v, want, what, label, trace):
+    """v as a value of type `want` (same dtype and rank; static shape made to agree)."""
+    v = as_tensor_variable(v)
+    if v.dtype != want.dtype or v.ndim != want.ndim:
+        where = v.owner.trace if v.owner is not None else trace
+        raise op_build_error(what, [v], f"{label} of the step has type {v.type}, but its "
+                             f"initial value has type {want}; they must have the same dtype "
+                             f"and number of dimensions (cast one of them)", TypeError, where)
+    if v.type == want or want.is_super(v.type):
+        return v
+    from ..ops.shape import specify_shape, unbroadcast
+    if all(s is None or w is None or s == w for s, w in zip(v.type.shape, want.shape)):
+        if want.is_super(v.type):
+            return v
+        v = specify_shape(v, tuple(w if w is not None else None for w in want.shape)) \
+            if any(w is not None and s is None for s, w in zip(v.type.shape, want.shape)) else v
+        if v.type == want or want.is_super(v.type):
+            return v
+    axes = [d for d, (s, w) in enumerate(zip(v.type.shape, want.shape)) if s == 1 and w != 1]
+    if axes:
+        v = unbroadcast(v, *axes)
+    if v.type == want or want.is_super(v.type):
+        return v
+    raise op_build_error(what, [v], f"{label} of the step has type {v.type}, but its initial "
+                         f"value has type {want}", TypeError, trace)
+
+
+def _shared_inputs(roots):
+    from ..graph import graph_inputs
+    return [v for v in graph_inputs(roots) if isinstance(v, SharedVariable)]
+
+
+def _next_id():
+    """The number the next Variable made will carry (to tell the step's own draws)."""
+    return int(Variable(None).auto_name[1:]) + 1
+
+
+def _made_after(v, first_id):
+    try:
+        return int(v.auto_name[1:]) >= first_id
+    except (AttributeError, ValueError):
+        return False
+
+
+def hoist_invariants(graph, n_variant, params):
+    """Move the step's work that depends only on parameters out of the loop: each such
+    value becomes a new parameter computed once outside. Returns (graph, params)."""
+    variant = set(graph.inputs[:n_variant])
+    param_of = dict(zip(graph.inputs[n_variant:], params))
+    nodes = io_toposort(graph.inputs, graph.outputs)
+    for node in nodes:
+        if any(i in variant for i in node.inputs) or _keeps_in_loop(node):
+            variant.update(node.outputs)
+    frontier = []
+    seen = set()
+    for node in nodes:
+        if not any(o in variant for o in node.outputs):
+            continue
+        for i in node.inputs:
+            if i.owner is not None and i not in variant and i not in seen:
+                seen.add(i)
+                frontier.append(i)
+    for o in graph.outputs:
+        if o.owner is not None and o not in variant and o not in seen:
+            seen.add(o)
+            frontier.append(o)
+    frontier = [v for v in frontier if not _cheap(v)]
+    if not frontier:
+        return graph, params
+    outer_vals = clone_replace(frontier, param_of)
+    new_holders = [placeholder(v) for v in frontier]
+    new_outs = clone_replace(graph.outputs, dict(zip(frontier, new_holders)))
+    inputs = graph.inputs + new_holders
+    keep = set(_used_inputs(inputs, new_outs))
+    drop = [k for k in range(n_variant, len(inputs)) if inputs[k] not in keep]
+    all_params = list(params) + list(outer_vals)
+    inputs2 = [x for k, x in enumerate(inputs) if k not in drop]
+    params2 = [p for k, p in enumerate(all_params) if k + n_variant not in drop]
+    return InnerGraph(inputs2, new_outs), params2
+
+
+def _keeps_in_loop(node):
+    """Ops that must run every step even when their inputs do not change (none yet)."""
+    return False
+
+
+def _cheap(v):
+    from ..tensor.var import TensorConstant
+    return isinstance(v, TensorConstant)
+
+
+def _used_inputs(inputs, outputs):
+    from ..graph import ancestors
+    anc = set(ancestors(outputs))
+    return [x for x in inputs if x in anc]
+
+
+# -- the thin wrappers -------------------------------------------------------------------
+
+def map(fn, sequences, non_sequences=None, truncate_gradient=-1, go_backwards=False,
+        mode=None, name=None):
+    """``fn`` applied to each element of the sequences: ``symgraph.map(T.sqr, [x])``."""
+    return scan(fn, sequences=sequences, outputs_info=None, non_sequences=non_sequences,
+                truncate_gradient=truncate_gradient, go_backwards=go_backwards, mode=mode,
+                name=name)
+
+
+def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, mode=None,
+           name=None):
+    """The last state of a scan: ``symgraph.reduce(lambda v, acc: acc + v, [x], 0.)``."""
+    outs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info,
+                         non_sequences=non_sequences, go_backwards=go_backwards, mode=mode,
+                         name=name)
+    if isinstance(outs, (list, tuple)):
+        return [o[-1] for o in outs], updates
+    return outs[-1], updates
+
+
+def foldl(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
+    """``reduce`` from the first element: ``symgraph.foldl(f, [x], init)``."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=False, mode=mode,
+                  name=name)
+
+
+def foldr(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
+    """``reduce`` from the last element: ``symgraph.foldr(f, [x], init)``."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, mode=mode,
+                  name=name)

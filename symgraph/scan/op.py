@@ -1,0 +1,207 @@
+"""The core loop op: one uniform step, ``(x_t, carry, params) -> (carry', y_t[, stop])``.
+
+``scan()`` (builder.py) lowers Theano's argument rules to this op: sequence taps become
+shifted slices of the sequences, output taps become carried windows, shared variables
+updated in the loop (random states included) become carries returned as updates.
+
+Outer inputs: ``n_steps`` (int64; -1: as long as the sequences), the sequences (time
+first), the initial carries, the parameters. Outer outputs: for each carry its history
+(``keep='all'``: the carry after every step, time first) or only its final value
+(``keep='last'``, memory independent of the step count), then each y stacked over time.
+
+Gradient (grad.py): a reverse Scan over the stored carries running the step's own VJP.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import op_build_error
+from ..graph import Apply, Op
+from ..tensor.var import as_tensor_variable
+from ..types import TensorType
+
+__all__ = ["Scan"]
+
+
+class Scan(Op):
+    """``for t in range(n): carry, y[t] = step(seq[t], carry, params)`` (stop early when the
+    step's `until` output is true), returning the carry histories (or last carries) and ys."""
+
+    def __init__(self, inner, n_seqs, n_carry, n_ys, keep=None, until=False, name=None,
+                 mode=None):
+        self.inner = inner
+        self.n_seqs, self.n_carry, self.n_ys = n_seqs, n_carry, n_ys
+        self.n_params = len(inner.inputs) - n_seqs - n_carry
+        self.keep = tuple(keep or ("all",) * n_carry)
+        self.until = bool(until)
+        self.name = name
+        self.mode = mode
+        if len(inner.outputs) != n_carry + n_ys + (1 if until else 0):
+            raise ValueError(f"Scan: the step has {len(inner.outputs)} outputs, expected "
+                             f"{n_carry} carries + {n_ys} outputs" + (" + until" if until else ""))
+
+    # each instance holds its own graph: compare by identity
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def __str__(self):
+        return f"Scan{{{self.name or 'scan'}}}"
+
+    __repr__ = __str__
+
+    def with_keep(self, keep):
+        """The same loop storing `keep` ('all' or 'last' per carry)."""
+        return Scan(self.inner, self.n_seqs, self.n_carry, self.n_ys, keep, self.until,
+                    self.name, self.mode)
+
+    # -- parts of the inputs ------------------------------------------------------------
+    def split(self, inputs):
+        """(n_steps, seqs, inits, params) from the outer inputs."""
+        ns, nc = self.n_seqs, self.n_carry
+        return inputs[0], inputs[1:1 + ns], inputs[1 + ns:1 + ns + nc], inputs[1 + ns + nc:]
+
+    def make_node(self, n_steps, *inputs):
+        n_steps = as_tensor_variable(n_steps)
+        inputs = [as_tensor_variable(x) for x in inputs]
+        everything = [n_steps] + inputs
+        if len(inputs) != len(self.inner.inputs):
+            raise op_build_error(self, everything, f"takes {len(self.inner.inputs)} inputs "
+                                 f"after n_steps, got {len(inputs)}", TypeError)
+        for k, (x, h) in enumerate(zip(inputs, self.inner.inputs)):
+            want = h.ndim + (1 if k < self.n_seqs else 0)
+            if x.ndim != want or x.dtype != h.dtype:
+                raise op_build_error(self, everything, f"input {k} ({x!r}) has type {x.type}, "
+                                     f"expected {want}-d {h.dtype}", TypeError)
+        n_static = None
+        if self.n_seqs and not self.until:
+            lens = [x.type.shape[0] for x in inputs[:self.n_seqs]]
+            if all(s is not None for s in lens):
+                n_static = min(lens)
+            data = getattr(n_steps, "data", None)
+            if data is not None and n_static is not None and int(data) >= 0:
+                n_static = min(n_static, int(data))
+        elif getattr(n_steps, "data", None) is not None and not self.until:
+            n_static = int(n_steps.data) if int(n_steps.data) >= 0 else None
+        outs = []
+        inits = inputs[self.n_seqs:self.n_seqs + self.n_carry]
+        for j, c in enumerate(inits):
+            h = self.inner.inputs[self.n_seqs + j]
+            shape = c.type.shape if self.keep[j] == "last" else (n_static,) + c.type.shape
+            outs.append(TensorType(h.dtype, shape)())
+        for y in self.inner.outputs[self.n_carry:self.n_carry + self.n_ys]:
+            outs.append(TensorType(y.dtype, (n_static,) + y.type.shape)())
+        return Apply(self, everything, outs)
+
+    # -- running --------------------------------------------------------------------------
+    def perform(self, node, inputs, output_storage):
+        self._run(self.inner.function(self.mode or "py"), node, inputs, output_storage)
+
+    def prepare_perform(self, node, mode):
+        """A perform running the step compiled in the outer function's mode (or scan's)."""
+        fn = self.inner.function(self.mode or mode)
+        return lambda node, inputs, storage: self._run(fn, node, inputs, storage)
+
+    def n_iterations(self, n_steps, seqs):
+        n = int(n_steps)
+        lens = [len(s) for s in seqs]
+        if lens:
+            n = min(lens) if n < 0 else min([n] + lens)
+        elif n < 0:
+            raise ValueError(f"{self}: a scan without sequences needs n_steps >= 0, got {n}")
+        return n
+
+    def _run(self, fn, node, inputs, output_storage):
+        n_steps, seqs, carries, params = self.split(inputs)
+        n = self.n_iterations(n_steps, seqs)
+        nc, ny = self.n_carry, self.n_ys
+        prog = fn.program
+        out_types = [o.type for o in node.outputs]
+        hist = [np.empty((n,) + np.shape(c), out_types[j].numpy_dtype)
+                if self.keep[j] == "all" else None for j, c in enumerate(carries)]
+        ys = [None] * ny
+        carries = list(carries)
+        done = n
+        for t in range(n):
+            vals = [s[t] for s in seqs] + carries + list(params)
+            try:
+                res = prog(vals)
+            except Exception as e:
+                raise _step_error(self, t, e) from e
+            for j in range(nc):
+                c = res[j]
+                if self.keep[j] == "all":
+                    _store(self, hist[j], t, c, f"carry {j}")
+                carries[j] = c
+            for k in range(ny):
+                y = np.asarray(res[nc + k])
+                if ys[k] is None:
+                    ys[k] = np.empty((n,) + y.shape, out_types[nc + k].numpy_dtype)
+                _store(self, ys[k], t, y, f"output {k}")
+            if self.until and bool(res[-1]):
+                done = t + 1
+                break
+        for j in range(nc):
+            dt = out_types[j].numpy_dtype
+            if self.keep[j] == "all":
+                output_storage[j][0] = hist[j][:done] if done < n else hist[j]
+            else:
+                c = np.asarray(carries[j])
+                output_storage[j][0] = c if c.dtype == dt else c.astype(dt)
+        for k in range(ny):
+            y = ys[k]
+            if y is None:  # no step ran: empty, shaped by the static type or one probe
+                y = np.empty((0,) + self._y_shape(fn, node, inputs, k),
+                             out_types[nc + k].numpy_dtype)
+            output_storage[nc + k][0] = y[:done] if done < len(y) else y
+
+    def _y_shape(self, fn, node, inputs, k):
+        static = self.inner.outputs[self.n_carry + k].type.shape
+        if all(s is not None for s in static):
+            return tuple(static)
+        _, seqs, carries, params = self.split(inputs)
+        try:
+            probe = fn.program([np.zeros(s.shape[1:], s.dtype) for s in seqs] + list(carries)
+                               + list(params))
+            return np.shape(probe[self.n_carry + k])
+        except Exception:
+            return tuple(0 if s is None else s for s in static)
+
+    # -- gradients ------------------------------------------------------------------------
+    def connection_pattern(self, node):
+        n_out = len(node.outputs)
+        return [[False] * n_out] + [[True] * n_out] * (len(node.inputs) - 1)
+
+    def L_op(self, inputs, outputs, output_grads):
+        from .grad import scan_lop
+        return scan_lop(self, inputs, outputs, output_grads)
+
+    def R_op(self, inputs, eval_points):
+        from .grad import scan_rop
+        return scan_rop(self, inputs, eval_points)
+
+    def infer_shape(self, node, input_shapes):
+        return None
+
+
+def _store(op, buf, t, value, what):
+    value = np.asarray(value)
+    if value.shape != buf.shape[1:]:
+        raise ValueError(f"{op}: step {t} gave {what} of shape {value.shape}, but earlier "
+                         f"steps (or its initial value) have shape {buf.shape[1:]}; every "
+                         f"step must give the same shape")
+    buf[t] = value
+
+
+def _step_error(op, t, exc):
+    msg = f"{op}: step {t} failed: {exc}"
+    try:
+        err = type(exc)(msg)
+        if str(err) != msg:
+            raise TypeError
+    except Exception:
+        from ..errors import SymgraphError
+        err = SymgraphError(msg)
+    return err
