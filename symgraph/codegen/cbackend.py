@@ -390,8 +390,9 @@ def lowerings():
     (signature, render(name) -> source, make_thunk(lib, ffi, k) -> perform) or None. Nodes
     with equal signatures share one kernel."""
     from .blas import lower_dot
+    from .nnet_c import lower_nnet
     from .reduce_c import lower_reduce
-    return [_lower_elemwise_node, lower_reduce, lower_dot]
+    return [_lower_elemwise_node, lower_reduce, lower_dot, lower_nnet]
 
 
 class CProgram(PyProgram):
