@@ -10,7 +10,8 @@ configuration runs in its own ``mpiexec`` job:
 
 - 1 rank, 1 thread: the baseline a rank of the 2-rank job is compared with;
 - 1 rank, ``--threads`` threads (default 2): one process using the whole machine through
-  the BLAS and OpenMP threads, the fair alternative to 2 ranks on a 2-core machine;
+  the BLAS and OpenMP threads, the fair alternative to 2 ranks on a 2-core machine (on a
+  busy machine OpenBLAS's spinning threads can make this several times slower than 1);
 - 2 ranks, 1 thread each;
 - 2 ranks with MPICH's asynchronous progress thread (``MPICH_ASYNC_PROGRESS=1``), the only
   way MPICH advances a nonblocking allreduce while a rank computes.
@@ -118,8 +119,9 @@ def mpiexec():
 
 
 def launch(args, ranks, threads, compiledir, **extra_env):
-    env = dict(os.environ, **extra_env, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), SYMGRAPH_COMPILEDIR=compiledir,
+    env = dict(os.environ, **extra_env, OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               SYMGRAPH_COMPILEDIR=compiledir,
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [mpiexec(), "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--worker",
            "--batch", str(args.batch), "--steps", str(args.steps), "--warmup",

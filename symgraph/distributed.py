@@ -36,7 +36,8 @@ build a kernel twice either). If rank 0 fails to compile, every rank raises its 
 
 Failures: `DataParallel` installs `install_abort_hook`: an uncaught exception on any rank
 prints that rank's traceback and calls ``MPI_Abort``, so the whole job stops with that error
-instead of the other ranks waiting forever in the next allreduce.
+instead of the other ranks waiting forever in the next allreduce. A rank stuck without
+raising is caught by ``timeout=``: the ranks waiting for it abort the job after that long.
 
 GPU ranks: when the parameters' values are cupy arrays, the buffer stays on the device and is
 reduced with NCCL through ``cupy.cuda.nccl`` when cupy has it (one communicator made from a
@@ -180,6 +181,44 @@ def install_abort_hook(comm=None):
     sys_hook._symgraph_abort = True
     sys.excepthook = sys_hook
     threading.excepthook = thread_hook
+
+
+class _Watchdog:
+    """Aborts the job when an armed deadline passes (a rank stuck without raising: a deadlock,
+    an endless loop, a lost machine). Arming and disarming cost a lock, not a thread."""
+
+    def __init__(self, comm, seconds: float):
+        self.comm, self.seconds = comm, float(seconds)
+        self._deadline = None
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="symgraph-distributed-watchdog",
+                         daemon=True).start()
+
+    def arm(self):
+        with self._cond:
+            self._deadline = time.monotonic() + self.seconds
+            self._cond.notify()
+
+    def disarm(self):
+        with self._cond:
+            self._deadline = None
+
+    def _run(self):
+        with self._cond:
+            while True:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+        sys.stderr.write(
+            f"symgraph.distributed: rank {self.comm.Get_rank()} of {self.comm.Get_size()} "
+            f"waited more than {self.seconds:g} s for the other ranks in a training step "
+            f"(timeout); one of them is stuck or gone; aborting the job\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
 
 
 # -- parameters -------------------------------------------------------------------------------
@@ -476,13 +515,17 @@ class DataParallel:
     minibatch (before the update) and updates `params` identically on every rank, with
     exactly the gradient of that global minibatch.
 
+    `timeout` (seconds, default none): a rank that waits longer than that in the step's
+    allreduce aborts the whole job, for ranks stuck without raising (an exception is already
+    handled by `install_abort_hook`). Give it a generous margin over the slowest rank's step.
+
     `times` accumulates seconds spent in ``'compute'`` (local gradients), ``'allreduce'``
     and ``'update'`` over `steps` calls. `mode` is passed to ``symgraph.function``.
     """
 
     def __init__(self, cost, params, inputs, update_rule, comm=None, mode=None,
                  reduction: str = "mean", batch_axis: int = 0, broadcast: bool = True,
-                 root: int = 0):
+                 root: int = 0, timeout: float | None = None):
         if reduction not in ("mean", "sum"):
             raise ValueError(f"DataParallel: reduction must be 'mean' or 'sum', "
                              f"got {reduction!r}")
@@ -527,6 +570,8 @@ class DataParallel:
         self.grad_fn, self.update_fn = _compile_in_turn(self.comm, build)
         self.times = {"compute": 0.0, "allreduce": 0.0, "update": 0.0}
         self.steps = 0
+        self._watchdog = _Watchdog(self.comm, timeout) \
+            if timeout is not None and self.comm.Get_size() > 1 else None
 
     def _local_count(self, args):
         if not args:
@@ -560,7 +605,12 @@ class DataParallel:
             buf[-2] = cost * weight
             buf[-1] = n
         t1 = time.perf_counter()
-        self.reduce(buf)
+        if self._watchdog is None:
+            self.reduce(buf)
+        else:
+            self._watchdog.arm()
+            self.reduce(buf)
+            self._watchdog.disarm()
         t2 = time.perf_counter()
         total = buf[-1]
         if total == 0:

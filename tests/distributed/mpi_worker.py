@@ -4,6 +4,7 @@
 rank's shards and writes ``OUTDIR/rank<r>.json`` (losses, final parameters, compile stats).
 ``fail OUTDIR``: like train, but rank 1 raises at its third step; the job must stop with
 that error (rank 0 is then waiting in the allreduce).
+``hang OUTDIR``: rank 1 sleeps at its third step; rank 0's step timeout aborts the job.
 ``compile_fail OUTDIR``: compiling fails on rank 0; every rank must stop with that error.
 
 `build_model`, `DATA` and `batches` are also imported by the tests for the single-process
@@ -12,6 +13,7 @@ reference run on the full minibatches.
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -69,7 +71,8 @@ def main(argv):
         def broken_function(*args, **kwargs):
             raise RuntimeError("the compiler exploded on rank 0")
         dist.function = broken_function
-    step = dist.data_parallel(cost, params, inputs, rule(argv[1] if what == "train" else "sgd"))
+    step = dist.data_parallel(cost, params, inputs, rule(argv[1] if what == "train" else "sgd"),
+                              timeout=2.0 if what == "hang" else None)
     compile_stats = dict(cache.stats)
     synced_at_start = dist.in_sync(params)
     X, Y = data()
@@ -77,6 +80,8 @@ def main(argv):
     for k, order in enumerate(batch_orders()):
         if what == "fail" and r == 1 and k == 2:
             raise ValueError(f"rank {r} exploded at step {k}")
+        if what == "hang" and r == 1 and k == 2:
+            time.sleep(600)                 # stuck, without raising
         xb, yb = dist.shard(X[order]), dist.shard(Y[order])
         losses.append(step(xb, yb))
         in_sync.append(dist.in_sync(params))

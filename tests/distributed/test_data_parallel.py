@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,16 @@ def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
     assert "ValueError: rank 1 exploded at step 2" in out
     assert "uncaught exception on rank 1 of 2" in out
     assert results == []                    # rank 0 never finished: it was aborted
+
+
+@needs_mpi
+def test_a_stuck_rank_is_caught_by_the_step_timeout(tmp_path):
+    t0 = time.monotonic()
+    proc, results, _ = _launch(tmp_path, 2, ["hang"], timeout=45)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "rank 0 of 2 waited more than 2 s" in out and "timeout" in out
+    assert results == [] and time.monotonic() - t0 < 40
 
 
 @needs_mpi
