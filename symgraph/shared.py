@@ -36,10 +36,21 @@ class SharedVariable(TensorVariable):
     def get_value(self, borrow=False, return_internal_type=False):
         """The current value; a copy unless `borrow`."""
         v = self.container.value
+        if _on_device(v):        # a cupy array: numpy unless the internal type is asked for
+            return v if borrow and return_internal_type else v.get()
         return v if borrow else np.array(v, copy=True)
 
     def set_value(self, value, borrow=False):
-        """Replace the value (checked against the type; copied unless `borrow`)."""
+        """Replace the value (checked against the type; copied unless `borrow`). A variable
+        on the GPU keeps its value there (numpy values are copied to the device)."""
+        if _on_device(value) or _on_device(self.container.value):
+            from .codegen.cuda import device_filter, to_device
+            if not _on_device(value):
+                value = self.type.filter(value, strict=False, allow_downcast=None,
+                                         what=f"{self!r}.set_value")
+            v = device_filter(self.type, to_device(value), None, f"{self!r}.set_value")
+            self.container.value = v if borrow or v is not value else v.copy()
+            return
         v = self.type.filter(value, strict=False, allow_downcast=None,
                              what=f"{self!r}.set_value")
         if v is value and not borrow:
@@ -72,6 +83,10 @@ class SharedVariable(TensorVariable):
 TensorSharedVariable = SharedVariable
 
 
+def _on_device(v):
+    return type(v).__module__.startswith("cupy")
+
+
 def shared(value, name=None, borrow=False, shape=None, broadcastable=None, strict=False,
            allow_downcast=None, **kwargs):
     """A shared variable holding `value`: ``w = symgraph.shared(np.zeros(3), 'w')``.
@@ -84,9 +99,11 @@ def shared(value, name=None, borrow=False, shape=None, broadcastable=None, stric
         raise TypeError(f"shared() got unexpected arguments {sorted(kwargs)}")
     if isinstance(value, SharedVariable):
         raise TypeError("shared() of a shared variable; use its get_value()")
-    if config.device == "cuda":
-        raise NotImplementedError("config.device='cuda': the CUDA backend is not built yet; "
-                                  "use device='cpu'")
+    if config.device == "cuda":       # values live on the GPU (cupy arrays)
+        from .codegen.cuda import require_device
+        require_device("shared() with config.device='cuda'")
+    if _on_device(value):
+        value = value.get()
     is_py_float = isinstance(value, float) or (
         isinstance(value, (list, tuple)) and np.asarray(value).dtype == np.float64)
     arr = np.asarray(value)
@@ -102,5 +119,9 @@ def shared(value, name=None, borrow=False, shape=None, broadcastable=None, stric
     if len(shape) != arr.ndim:
         raise ValueError(f"shared(): shape {shape} does not fit a {arr.ndim}-d value")
     ttype = TensorType(arr.dtype, shape)
-    return SharedVariable(ttype, arr, name=name,
-                          borrow=borrow, strict=strict, allow_downcast=allow_downcast)
+    var = SharedVariable(ttype, arr, name=name,
+                         borrow=borrow, strict=strict, allow_downcast=allow_downcast)
+    if config.device == "cuda":
+        from .codegen.cuda import to_device
+        var.container.value = to_device(var.container.value)
+    return var

@@ -16,6 +16,10 @@ def make_program(fgraph, mode):
     """
     from .executor import PyProgram
     fgraph.mode = mode  # ops with inner graphs (ifelse, scan) compile them in this mode
+    from ..config import config
+    if config.device == "cuda":        # the CUDA backend (codegen/cuda.py)
+        from .cuda import build_program as build_cuda
+        return build_cuda(fgraph, mode)
     if mode.name == "DebugMode":
         from ..compile.debugmode import build_debug_program
         return build_debug_program(fgraph, mode)

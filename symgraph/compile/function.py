@@ -251,6 +251,7 @@ class FunctionMaker:
     def create(self):
         from ..codegen import make_program
         from ..profiling import phase
+        self.fgraph.borrow_outputs = [o.borrow for o in self.outputs]   # device outputs
         with phase("codegen"):
             program = make_program(self.fgraph, self.mode)
         return Function(self, program)
@@ -332,8 +333,13 @@ class Function:
             if not self.trust_input:
                 t = self._types[pos]
                 if not t.value_ok(v):
-                    v = t.filter(v, allow_downcast=self._downcast[pos],
-                                 what=f"{self._fname()}: {self._labels[pos]}")
+                    if type(v).__module__.startswith("cupy"):     # a device array
+                        from ..codegen.cuda import device_filter
+                        v = device_filter(t, v, self._downcast[pos],
+                                          f"{self._fname()}: {self._labels[pos]}")
+                    else:
+                        v = t.filter(v, allow_downcast=self._downcast[pos],
+                                     what=f"{self._fname()}: {self._labels[pos]}")
             vals[pos] = v
         return vals
 
@@ -345,7 +351,8 @@ class Function:
         vals += [c.value for c in self._containers]
         results = self.program(vals)
         copy = self._copy
-        results = [np.array(r, copy=True) if copy[k] else r for k, r in enumerate(results)]
+        results = [(r.copy() if type(r).__module__.startswith("cupy") else
+                    np.array(r, copy=True)) if copy[k] else r for k, r in enumerate(results)]
         n_out = self._n_out
         if len(results) > n_out:
             with self._update_lock:
