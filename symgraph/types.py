@@ -150,7 +150,7 @@ class TensorType(Type):
             return conv  # Theano's rule: Python floats may always become floatX
         if not allow_downcast and raw.dtype != want and not np.can_cast(raw.dtype, want, "safe"):
             same = np.array_equal(conv, raw, equal_nan=raw.dtype.kind in "fc")
-            if not same or (raw.dtype.kind in "fc" and want.kind in "iub"):
+            if not same:
                 raise TypeError(f"{what}: {value!r} cannot be stored exactly as {self.dtype} "
                                 f"({self}); pass allow_input_downcast=True to allow it")
         return conv

@@ -223,3 +223,12 @@ def test_type_call_and_type_of_variables():
     assert x.type != T.fmatrix().type
     assert (x + 1).type == x.type
     assert x.static_shape == (None, None)
+
+
+def test_exact_python_float_into_int_input_is_accepted_like_theano():
+    import symgraph
+    i = T.iscalar("i")
+    f = symgraph.function([i], i * 2, mode="py")
+    assert f(2.0) == 4
+    with pytest.raises(TypeError, match="cannot be stored exactly"):
+        f(2.5)
