@@ -21,11 +21,11 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import op_build_error, user_trace
-from ..graph import Variable, clone_replace, io_toposort
+from ..graph import Variable, io_toposort
 from ..shared import SharedVariable
 from ..tensor.var import as_tensor_variable
 from ..types import TensorType
-from .inner import InnerGraph, lift, placeholder
+from .inner import InnerGraph, clone_from, placeholder
 from .op import Scan
 
 __all__ = ["scan", "until", "map", "reduce", "foldl", "foldr"]
@@ -138,15 +138,15 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     # the inner graph: per-step variables first, then everything else it reads (parameters)
     holders = seq_holders + [h for _, h, _ in carries] + update_vars
     inner_outs = new_carries + upd_exprs + ys + ([cond] if cond is not None else [])
-    outer_free, graph = lift(inner_outs, fixed=holders)
-    params = outer_free[len(holders):]
+    graph, params = lift_loop(inner_outs, holders)
     if strict:
+        from ..graph import graph_inputs
         allowed = set(nonseqs)
-        bad = [p for p in params if p not in allowed]
+        bad = [p for p in graph_inputs(params) if p not in allowed
+               and not hasattr(p, "data") and not isinstance(p, SharedVariable)]
         if bad:
             raise op_build_error(what, bad, "strict=True: the step reads variables that are "
                                  "not among non_sequences", ValueError, trace)
-    graph, params = hoist_invariants(graph, len(holders), params)
     n_carry = len(carries) + len(update_vars)
     op = Scan(graph, len(seq_holders), n_carry, len(ys),
               keep=("all",) * len(carries) + ("last",) * len(update_vars),
@@ -314,6 +314,28 @@ def _made_after(v, first_id):
         return False
 
 
+def lift_loop(outputs, holders):
+    """(InnerGraph, params): the step graph from the per-step `holders` to `outputs`.
+    The largest values that do not depend on the holders (the loop invariants) are its
+    parameters, computed once outside the loop; everything else is cloned inside."""
+    variant = set(holders)
+    nodes = io_toposort(holders, outputs)
+    for node in nodes:
+        if any(i in variant for i in node.inputs):
+            variant.update(node.outputs)
+    frontier, seen = [], set(holders)
+    for v in [i for node in nodes if node.outputs[0] in variant for i in node.inputs] \
+            + list(outputs):
+        if v not in variant and v not in seen and not _cheap(v):
+            seen.add(v)
+            frontier.append(v)
+    new_holders = [placeholder(v) for v in holders]
+    param_holders = [placeholder(v) for v in frontier]
+    memo = dict(zip(list(holders) + frontier, new_holders + param_holders))
+    inner_outs = clone_from(outputs, memo)
+    return InnerGraph(new_holders + param_holders, inner_outs), frontier
+
+
 def hoist_invariants(graph, n_variant, params):
     """Move the step's work that depends only on parameters out of the loop: each such
     value becomes a new parameter computed once outside. Returns (graph, params)."""
@@ -339,9 +361,10 @@ def hoist_invariants(graph, n_variant, params):
     frontier = [v for v in frontier if not _cheap(v)]
     if not frontier:
         return graph, params
-    outer_vals = clone_replace(frontier, param_of)
+    outer_vals = clone_from(frontier, param_of)
     new_holders = [placeholder(v) for v in frontier]
-    new_outs = clone_replace(graph.outputs, dict(zip(frontier, new_holders)))
+    new_outs = clone_from(graph.outputs, {**{x: x for x in graph.inputs},
+                                          **dict(zip(frontier, new_holders))})
     inputs = graph.inputs + new_holders
     keep = set(_used_inputs(inputs, new_outs))
     drop = [k for k in range(n_variant, len(inputs)) if inputs[k] not in keep]

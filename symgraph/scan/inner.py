@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 
-from ..graph import Constant, Variable, clone_replace, graph_inputs
+from ..graph import Constant, Variable, graph_inputs, io_toposort
 
-__all__ = ["InnerGraph", "lift", "mode_key"]
+__all__ = ["InnerGraph", "lift", "mode_key", "clone_from", "placeholder"]
 
 
 def mode_key(mode):
@@ -61,7 +61,7 @@ def lift(outputs, fixed=()):
             if not isinstance(v, Constant) and v not in fixed]
     outer = fixed + free
     holders = [placeholder(v) for v in outer]
-    inner_outs = clone_replace(outputs, dict(zip(outer, holders)), copy_all=True)
+    inner_outs = clone_from(outputs, dict(zip(outer, holders)))
     return outer, InnerGraph(holders, inner_outs)
 
 
@@ -70,3 +70,14 @@ def placeholder(v: Variable) -> Variable:
     from ..tensor.var import TensorVariable
     p = TensorVariable(v.type, name=v.name)
     return p
+
+
+def clone_from(outputs, memo: dict) -> list:
+    """Copies of `outputs` computed from ``memo``'s values instead of its keys: every node
+    between the keys and the outputs is cloned, and nothing above the keys is visited
+    (unlike ``clone_replace``, a replaced variable with an owner is a boundary)."""
+    memo = dict(memo)
+    for node in io_toposort(list(memo), outputs):
+        new = node.clone_with_new_inputs([memo.get(i, i) for i in node.inputs], strict=False)
+        memo.update(zip(node.outputs, new.outputs))
+    return [memo.get(o, o) for o in outputs]
