@@ -1,6 +1,8 @@
 """TensorType: a dtype and a static shape (ints or None); dimensions of size 1 broadcast."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .config import config
@@ -14,6 +16,28 @@ DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"
 FLOAT_DTYPES = ("float16", "float32", "float64")
 COMPLEX_DTYPES = ("complex64", "complex128")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+_DTYPE_NAMES = {}
+
+
+def dtype_name(dtype) -> str:
+    """The canonical name of a dtype ('float64', ...), memoised: np.dtype() and str() of it
+    cost microseconds, and every node of every graph asks."""
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):
+        pass
+    if dtype == "floatX":
+        return dtype_name(config.floatX)
+    name = str(np.dtype(dtype))
+    if name not in DTYPES:
+        raise TypeError(f"TensorType: unsupported dtype {name!r}; use one of {DTYPES}")
+    try:
+        _DTYPE_NAMES[dtype] = name
+    except TypeError:
+        pass
+    return name
 
 
 def is_float(dtype) -> bool:
@@ -32,6 +56,7 @@ def is_bool(dtype) -> bool:
     return str(dtype) == "bool"
 
 
+@functools.lru_cache(maxsize=4096)
 def upcast(*dtypes) -> str:
     """numpy's promotion of array dtypes."""
     return str(np.result_type(*[np.dtype(d) for d in dtypes]))
@@ -56,14 +81,12 @@ class TensorType(Type):
     """
 
     def __init__(self, dtype, shape=None, broadcastable=None):
-        dtype = str(np.dtype(config.floatX if dtype == "floatX" else dtype))
-        if dtype not in DTYPES:
-            raise TypeError(f"TensorType: unsupported dtype {dtype!r}; use one of {DTYPES}")
+        dtype = dtype_name(dtype)
         if shape is None and broadcastable is None:
             raise TypeError("TensorType needs a shape (or broadcastable pattern)")
         if shape is None:
             shape = tuple(1 if b else None for b in broadcastable)
-        shape = tuple(None if s is None else int(s) for s in shape)
+        shape = tuple(s if s is None or type(s) is int else int(s) for s in shape)
         if any(s is not None and s < 0 for s in shape):
             raise ValueError(f"TensorType: negative static shape {shape}")
         self.dtype = dtype
