@@ -50,14 +50,14 @@ one) and (b) the reduction progressing while the rank computes. ``benchmarks/
 distributed_mlp.py`` measured on this machine (2 cores, MPICH over shared memory, one rank
 per core; a 784-256-256-10 MLP, 269,322 float64 gradients = 2.1 MB, global batch 512):
 
-- the one allreduce costs about 4.5 ms after a barrier, ~10 % of a ~44 ms step at 2 ranks:
-  that bounds what any overlap could save;
-- an ``Iallreduce`` started before 30 ms of gradient computation still waited ~8.7 ms in
+- the one allreduce costs 2-5 ms after a barrier (runs on a machine shared with other
+  work vary), 5-13 % of a 38-44 ms step at 2 ranks: that bounds what any overlap could save;
+- an ``Iallreduce`` started before 25-30 ms of gradient computation still waited 9-10 ms in
   ``Wait`` afterwards, no less than the blocking call: MPICH advances a nonblocking
   collective only inside MPI calls, so nothing moves while the kernels run;
 - MPICH's progress thread (``MPICH_ASYNC_PROGRESS=1``) does move it, but it spins on a core
-  that the ranks need: the computation took 82 ms instead of 32 and the step 141 ms
-  instead of 44.
+  that the ranks need: the computation took 71-82 ms instead of 25-32 and the step
+  130-141 ms instead of 38-44.
 
 So with as many ranks as cores the reduction cannot run beside the computation for free;
 overlap pays with spare cores or a NIC that progresses collectives by itself, and larger

@@ -89,7 +89,13 @@ def main(argv):
     it = list(dist.local_batches(X, Y, batch_size=BATCH, seed=0))
     same_shards = all(np.array_equal(a, dist.shard(X[o])) and np.array_equal(b, dist.shard(Y[o]))
                       for (a, b), o in zip(it, batch_orders()[:len(it)]))
-    result = {"rank": r, "size": n, "pid": os.getpid(), "losses": losses,
+    others = [symgraph.shared(np.full((2, 3), r, dtype="int32"), name="i"),
+              symgraph.shared(np.arange(4, dtype="float32") * (r + 1), name="f"),
+              symgraph.shared(np.full(r + 1, 7.0), name="v")]   # a shape of its own per rank
+    dist.broadcast_parameters(others)
+    result = {"broadcast": {p.name: [p.get_value().tolist(), p.get_value().dtype.name]
+                            for p in others},
+              "rank": r, "size": n, "pid": os.getpid(), "losses": losses,
               "synced_at_start": synced_at_start, "in_sync": in_sync,
               "same_shards": same_shards,
               "params": {p.name: p.get_value().tolist() for p in params},

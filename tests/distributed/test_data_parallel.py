@@ -170,6 +170,8 @@ def test_ranks_train_as_one_process_on_the_full_batch(tmp_path, n, rule_name):
             np.testing.assert_allclose(value, want_params[name], rtol=1e-10, atol=1e-12)
         assert res["params"] == results[0]["params"]          # bitwise, on every rank
         assert res["losses"] == results[0]["losses"]
+        assert res["broadcast"] == {"i": [[[0] * 3] * 2, "int32"],
+                                    "f": [[0.0, 1.0, 2.0, 3.0], "float32"], "v": [[7.0], "float64"]}
     # one compile per rank: rank 0 built every kernel, once; the others only loaded them
     keys = [k for k, _ in builds]
     assert keys and len(keys) == len(set(keys)), builds
