@@ -124,7 +124,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     found = True
     while found:
         found = False
-        roots = new_carries + ys + [e for _, e in shared_new] + ([cond] if cond else [])
+        roots = new_carries + ys + [e for _, e in shared_new] + ([cond] if cond is not None else [])
         for v in _shared_inputs(roots):
             if v in known or v.default_update is None:
                 continue

@@ -7,7 +7,9 @@ updated in the loop (random states included) become carries returned as updates.
 Outer inputs: ``n_steps`` (int64; -1: as long as the sequences), the sequences (time
 first), the initial carries, the parameters. Outer outputs: for each carry its history
 (``keep='all'``: the carry after every step, time first) or only its final value
-(``keep='last'``, memory independent of the step count), then each y stacked over time.
+(``keep='last'``: the initial value when no step runs, as for shared-variable updates;
+``keep='end'``: ``history[-1]``, raising IndexError when no step runs; both use memory
+independent of the step count), then each y stacked over time.
 
 Gradient (grad.py): a reverse Scan over the stored carries running the step's own VJP.
 """
@@ -53,7 +55,7 @@ class Scan(Op):
     __repr__ = __str__
 
     def with_keep(self, keep):
-        """The same loop storing `keep` ('all' or 'last' per carry)."""
+        """The same loop storing `keep` ('all', 'last' or 'end' per carry)."""
         return Scan(self.inner, self.n_seqs, self.n_carry, self.n_ys, keep, self.until,
                     self.name, self.mode)
 
@@ -89,7 +91,7 @@ class Scan(Op):
         inits = inputs[self.n_seqs:self.n_seqs + self.n_carry]
         for j, c in enumerate(inits):
             h = self.inner.inputs[self.n_seqs + j]
-            shape = c.type.shape if self.keep[j] == "last" else (n_static,) + c.type.shape
+            shape = c.type.shape if self.keep[j] != "all" else (n_static,) + c.type.shape
             outs.append(TensorType(h.dtype, shape)())
         for y in self.inner.outputs[self.n_carry:self.n_carry + self.n_ys]:
             outs.append(TensorType(y.dtype, (n_static,) + y.type.shape)())
@@ -148,6 +150,9 @@ class Scan(Op):
             if self.keep[j] == "all":
                 output_storage[j][0] = hist[j][:done] if done < n else hist[j]
             else:
+                if self.keep[j] == "end" and done == 0:
+                    raise IndexError(f"{self}: index -1 is out of bounds: the loop ran no "
+                                     f"step, so output {j} has no last value")
                 c = np.asarray(carries[j])
                 output_storage[j][0] = c if c.dtype == dt else c.astype(dt)
         for k in range(ny):

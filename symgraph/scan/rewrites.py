@@ -4,8 +4,7 @@
 through the ``out[:, k]`` of a tap window) is stored as its last value only, so a loop
 returning only its final state uses memory independent of the number of steps. Gradients
 are built before compiling, on the op that stores every step, so they are unaffected.
-(As in Theano, ``out[-1]`` of a loop that runs zero steps then gives the initial state
-instead of raising IndexError.)
+``out[-1]`` of a loop that runs no step still raises IndexError, as without the rewrite.
 
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
@@ -48,7 +47,7 @@ def scan_save_mem(fgraph, node):
         readers = _last_readers(fgraph, node.outputs[j])
         if readers:
             plans[j] = readers
-            keep[j] = "last"
+            keep[j] = "end"
     if not plans:
         return None
     new = op.with_keep(tuple(keep)).make_node(*node.inputs)
