@@ -21,7 +21,7 @@ import symgraph
 import symgraph.tensor as T
 
 N_SAMPLES, N_IN, N_HID, N_OUT = 37, 6, 5, 3
-BATCH, EPOCHS, LR = 12, 2, 0.2
+SIZES, EPOCHS, LR = (10, 14, 10, 3), 2, 0.2      # global minibatch sizes of an epoch
 
 
 def data():
@@ -44,12 +44,13 @@ def build_model(seed):
 
 
 def batch_orders():
-    """The sample indices of every global minibatch: 12, 12, 12, 1 per epoch (so with 4
-    ranks the last one leaves three ranks with an empty shard)."""
+    """The sample indices of every global minibatch. Their sizes split unevenly over 2 and 4
+    ranks (14 over 4 gives 4, 4, 3, 3), and 3 over 4 ranks leaves one rank an empty shard."""
     out = []
     for epoch in range(EPOCHS):
         order = np.random.default_rng(epoch).permutation(N_SAMPLES)
-        out += [order[s:s + BATCH] for s in range(0, N_SAMPLES, BATCH)]
+        bounds = np.cumsum((0,) + SIZES)
+        out += [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return out
 
 
@@ -86,9 +87,12 @@ def main(argv):
         losses.append(step(xb, yb))
         in_sync.append(dist.in_sync(params))
     # the iterator must give the same shards as slicing the global batches by hand
-    it = list(dist.local_batches(X, Y, batch_size=BATCH, seed=0))
-    same_shards = all(np.array_equal(a, dist.shard(X[o])) and np.array_equal(b, dist.shard(Y[o]))
-                      for (a, b), o in zip(it, batch_orders()[:len(it)]))
+    it = list(dist.local_batches(X, Y, batch_size=10, seed=0))
+    order = np.random.default_rng(0).permutation(N_SAMPLES)
+    same_shards = len(it) == 4 and all(
+        np.array_equal(a, dist.shard(X[order[10 * k:10 * k + 10]]))
+        and np.array_equal(b, dist.shard(Y[order[10 * k:10 * k + 10]]))
+        for k, (a, b) in enumerate(it))
     others = [symgraph.shared(np.full((2, 3), r, dtype="int32"), name="i"),
               symgraph.shared(np.arange(4, dtype="float32") * (r + 1), name="f"),
               symgraph.shared(np.full(r + 1, 7.0), name="v")]   # a shape of its own per rank
