@@ -136,7 +136,7 @@ def _blas_vector(v):
     return np.ascontiguousarray(v), 1
 
 
-def lower_dot(node):
+def lower_dot(node, omp_min=0):
     """(signature, render(name), make_thunk) for a float32/float64 Dot, or None."""
     if not isinstance(node.op, Dot):
         return None

@@ -42,6 +42,7 @@ import sysconfig
 
 import numpy as np
 
+from ..config import config
 from ..ops.elemwise import Elemwise, _check_runtime_broadcast
 from ..types import is_bool, is_float, is_int, upcast
 from . import cache
@@ -53,6 +54,10 @@ __all__ = ["CProgram", "build_program", "lower_elemwise", "render", "templates",
 CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fwrapv",
           "-fopenmp-simd", "-g0", "-shared", "-fPIC", "-w")
 LDFLAGS = ("-lm",)
+# loops over more elements than this use OpenMP threads (config.openmp; OMP_NUM_THREADS
+# sets how many): below it, starting the team costs more than the loop (measured, see the
+# docstring)
+OMP_MIN = 100_000
 CDEF = "int sg_run(int k, int64_t n, void **data, const int64_t *meta);"
 
 CTYPE = {"bool": "_Bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
@@ -303,8 +308,9 @@ def _is_scalar_type(var):
     return all(s == 1 for s in var.type.shape)
 
 
-def lower_elemwise(node, name):
-    """The C source of an Elemwise `node` as kernel `name`, or None."""
+def lower_elemwise(node, name, omp_min=0):
+    """The C source of an Elemwise `node` as kernel `name`, or None; loops over more than
+    `omp_min` elements use OpenMP threads (0: never)."""
     op = node.op
     if not isinstance(op, Elemwise) or len(node.outputs) != 1 or node.outputs[0].ndim > 32:
         return None
@@ -322,7 +328,7 @@ def lower_elemwise(node, name):
     ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v)}
            for k, (v, d) in enumerate(zip(node.inputs, dts))]
     return render("elemwise", name=name, origin=f"{name}: {_origin(node)}", ins=ins,
-                  out_ctype=CTYPE[out], expr=expr, body=body)
+                  out_ctype=CTYPE[out], expr=expr, body=body, omp_min=omp_min)
 
 
 def _origin(node):
@@ -374,7 +380,7 @@ def _elemwise_thunk(lib, ffi, k, node):
     return perform
 
 
-def _lower_elemwise_node(node):
+def _lower_elemwise_node(node, omp_min=0):
     if not isinstance(node.op, Elemwise):
         return None
     if lower_elemwise(node, "k") is None:
@@ -382,13 +388,13 @@ def _lower_elemwise_node(node):
 
     def thunk(lib, ffi, k):
         return _elemwise_thunk(lib, ffi, k, node)
-    return _signature(node), (lambda name: lower_elemwise(node, name)), thunk
+    return _signature(node), (lambda name: lower_elemwise(node, name, omp_min)), thunk
 
 
 def lowerings():
-    """The functions that give a node its C kernel, tried in turn: each maps a node to
-    (signature, render(name) -> source, make_thunk(lib, ffi, k) -> perform) or None. Nodes
-    with equal signatures share one kernel."""
+    """The functions that give a node its C kernel, tried in turn: each maps (node,
+    omp_min) to (signature, render(name) -> source, make_thunk(lib, ffi, k) -> perform) or
+    None. Nodes with equal signatures share one kernel."""
     from .blas import lower_dot
     from .nnet_c import lower_nnet
     from .reduce_c import lower_reduce
@@ -410,9 +416,10 @@ def build_program(fgraph, mode):
     kernels, names, origins, lowered, by_sig = [], [], [], {}, {}
     makers = {}
     rules = lowerings()
+    omp_min = OMP_MIN if config.openmp else 0
     for node in fgraph.toposort():
         for rule in rules:
-            found = rule(node)
+            found = rule(node, omp_min)
             if found is not None:
                 break
         if found is None:
@@ -435,7 +442,8 @@ def build_program(fgraph, mode):
                      floats=["float", "double"])
     source = render("module", origins=origins,
                     simd_decls=_simd_decls(), prelude=prelude, kernels=kernels, names=names)
-    mod, key, parts = cache.get_module(source, CDEF, CFLAGS, LDFLAGS)
+    omp = ("-fopenmp",) if omp_min else ()
+    mod, key, parts = cache.get_module(source, CDEF, CFLAGS + omp, LDFLAGS + omp)
     thunks = {node: makers[node](mod.lib, mod.ffi, k) for node, k in lowered.items()}
     prog = CProgram(fgraph, thunks, nan_guard=mode.nan_guard)
     prog.source = source
