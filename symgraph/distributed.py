@@ -123,12 +123,23 @@ class _SelfComm:
         os._exit(code)
 
 
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")    # MPICH / Intel MPI / srun, Open MPI
+
+
 def comm_world():
-    """``MPI.COMM_WORLD`` from mpi4py, or a one-process stand-in when mpi4py is missing."""
+    """``MPI.COMM_WORLD`` from mpi4py, or a one-process stand-in when mpi4py is missing (an
+    error instead when a launcher started several processes: they would each train alone)."""
     try:
-        from mpi4py import MPI
+        import mpi4py  # noqa: F401
     except ImportError:
+        for var in _LAUNCHER_SIZE_VARS:
+            if os.environ.get(var, "1").isdigit() and int(os.environ.get(var, "1")) > 1:
+                raise DistributedError(
+                    f"this process was started as one of {os.environ[var]} ({var}) but mpi4py "
+                    f"is not installed, so it cannot talk to the others: "
+                    f"pip install 'symgraph[mpi]'") from None
         return _SelfComm()
+    from mpi4py import MPI
     return MPI.COMM_WORLD
 
 

@@ -123,6 +123,16 @@ def test_sum_reduction_and_float32_parameters():
     assert w.get_value().dtype == np.float32 and step.dtype == np.float32
 
 
+def test_without_mpi4py_one_process_is_rank_0_of_1_but_a_launched_job_is_refused(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    for var in dist._LAUNCHER_SIZE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert (dist.rank(), dist.size()) == (0, 1)
+    monkeypatch.setenv("PMI_SIZE", "4")
+    with pytest.raises(dist.DistributedError, match="one of 4 .PMI_SIZE. but mpi4py"):
+        dist.size()
+
+
 def test_bad_arguments_are_refused():
     x = T.dvector("x")
     w = symgraph.shared(np.ones(3), name="w")
