@@ -51,13 +51,13 @@ distributed_mlp.py`` measured on this machine (2 cores, MPICH over shared memory
 per core; a 784-256-256-10 MLP, 269,322 float64 gradients = 2.1 MB, global batch 512):
 
 - the one allreduce costs 2-5 ms after a barrier (runs on a machine shared with other
-  work vary), 5-13 % of a 38-44 ms step at 2 ranks: that bounds what any overlap could save;
-- an ``Iallreduce`` started before 25-30 ms of gradient computation still waited 9-10 ms in
+  work vary), 4-13 % of a 38-49 ms step at 2 ranks: that bounds what any overlap could save;
+- an ``Iallreduce`` started before 25-30 ms of gradient computation still waited 8-10 ms in
   ``Wait`` afterwards, no less than the blocking call: MPICH advances a nonblocking
   collective only inside MPI calls, so nothing moves while the kernels run;
 - MPICH's progress thread (``MPICH_ASYNC_PROGRESS=1``) does move it, but it spins on a core
-  that the ranks need: the computation took 71-82 ms instead of 25-32 and the step
-  130-141 ms instead of 38-44.
+  that the ranks need: the computation took 64-82 ms instead of 25-34 and the step
+  106-141 ms instead of 38-49.
 
 So with as many ranks as cores the reduction cannot run beside the computation for free;
 overlap pays with spare cores or a NIC that progresses collectives by itself, and larger
