@@ -3,7 +3,8 @@
 Both branches are lifted into inner graphs held by one ``IfElse`` node, as ``lax.cond`` does:
 the outer graph only sees the variables the branches read, so neither the executor nor the
 outer rewrites (merge, fusion, hoisting) can compute a branch's work before the condition is
-known; at run time only the chosen branch's compiled inner function runs.
+known; at run time only the chosen branch's compiled inner function runs. Values that both
+branches need are needed either way: they stay outside and are computed once.
 
 ``symgraph.ifelse`` is this module and also callable as the function itself.
 """
@@ -15,7 +16,7 @@ import types
 import numpy as np
 
 from .errors import op_build_error
-from .graph import Apply, Op, Variable
+from .graph import Apply, Op, Variable, ancestors
 from .scan.inner import lift
 from .tensor.var import as_tensor_variable
 from .types import TensorType
@@ -154,8 +155,10 @@ def ifelse(condition, then_branch, else_branch, name=None):
                 raise op_build_error(what, [cond, t, e], f"output {k}: the branches have "
                                      f"types {t.type} and {e.type}; they must have the same "
                                      f"dtype and ndim (cast one)", TypeError)
-    outer_then, then_graph = lift(thens)
-    outer_else, else_graph = lift(elses)
+    # what both branches need is needed either way: computed outside, before the choice
+    both = set(ancestors(thens)) & set(ancestors(elses))
+    outer_then, then_graph = lift(thens, boundary=both)
+    outer_else, else_graph = lift(elses, boundary=both)
     xs = list(outer_then) + [v for v in outer_else if v not in set(outer_then)]
     from .scan.inner import InnerGraph
     then_graph = InnerGraph(_pad(then_graph, outer_then, xs), then_graph.outputs)

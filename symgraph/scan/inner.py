@@ -52,12 +52,14 @@ class InnerGraph:
         self.__init__(state["inputs"], state["outputs"])
 
 
-def lift(outputs, fixed=()):
+def lift(outputs, fixed=(), boundary=()):
     """(free variables, InnerGraph) of `outputs`: every non-constant variable the outputs
-    depend on becomes a placeholder input (the `fixed` ones first, in their order)."""
+    depend on, stopping at the `boundary` variables, becomes a placeholder input (the
+    `fixed` ones first, in their order)."""
     outputs = list(outputs)
     fixed = list(fixed)
-    free = [v for v in graph_inputs(outputs, fixed)
+    stop = set(fixed) | set(boundary)
+    free = [v for v in graph_inputs(outputs, stop)
             if not isinstance(v, Constant) and v not in fixed]
     outer = fixed + free
     holders = [placeholder(v) for v in outer]

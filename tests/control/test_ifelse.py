@@ -183,3 +183,35 @@ def test_run_time_error_names_the_users_line_inside_the_branch():
     with pytest.raises(Exception, match=r"test_ifelse\.py"):
         f(1, np.ones((2, 3)), np.ones((2, 3)))
     np.testing.assert_array_equal(f(0, np.ones((2, 3)), np.ones((2, 3))), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_work_both_branches_need_runs_once_outside(mode):
+    c = T.iscalar('c')
+    x = T.dvector('x')
+    shared_op, only_then = Counted("both"), Counted("then")
+    s = shared_op(x)
+    out = ifelse(c, only_then(s).sum(), (s * 3).sum())
+    assert shared_op not in [n.op for n in
+                             symgraph.graph.toposort(out.owner.op.then_graph.outputs)]
+    f = symgraph.function([c, x], out, mode=mode)
+    xv = np.array([1.0, 2.0])
+    assert f(0, xv) == 18.0 and f(1, xv) == 12.0
+    assert (shared_op.calls, only_then.calls) == (2, 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_switch_is_elementwise_with_broadcasting_and_gradients(mode):
+    c = T.bvector('c')
+    a = T.dmatrix('a')
+    b = T.dscalar('b')
+    out = T.switch(c, a * 2, b)
+    ga, gb = grad(out.sum(), [a, b])
+    f = symgraph.function([c, a, b], [out, ga, gb], mode=mode)
+    cv = np.array([1, 0, 1], dtype="int8")
+    av = np.arange(6.).reshape(2, 3)
+    got, got_a, got_b = f(cv, av, 5.0)
+    np.testing.assert_array_equal(got, np.where(cv, av * 2, 5.0))
+    np.testing.assert_array_equal(got_a, np.where(cv, 2.0, 0.0) * np.ones((2, 3)))
+    assert got_b == 2.0      # two rows, one False entry each
+    assert out.type.shape == (None, None) and got.dtype == out.dtype
