@@ -594,8 +594,11 @@ def _inc_rows_thunk(mod, name, node):
         out = x if op.inplace and x.flags.c_contiguous else cp.array(x, order="C")
         n = idx.shape[0]
         want = (n,) + x.shape[1:]
-        _check_runtime_broadcast(op, node, [cp.empty(want, np.int8), v])
-        v = cp.ascontiguousarray(cp.broadcast_to(v, want))
+        try:
+            v = cp.ascontiguousarray(cp.broadcast_to(v, want))
+        except ValueError:
+            raise ValueError(f"{op}: cannot add values of shape {v.shape} to the indexed "
+                             f"rows of shape {want}") from None
         inner = int(np.prod(x.shape[1:], dtype=np.int64))
         bad = cp.zeros(1, np.int32)
         plan = elemwise_plan(name, n * inner)
@@ -744,9 +747,10 @@ def build_program(fgraph, mode):
     host copies for the rest. mode='py' and DebugMode run the numpy reference on host copies.
     Sets ``fgraph.placement``."""
     order = fgraph.toposort()
+    fgraph.mode = mode         # ops with inner graphs (ifelse, scan) compile them in this mode
     if mode.name in ("py", "DebugMode"):
         fgraph.placement = {node: "py" for node in order}
-        if cupy_or_none() is None:
+        if not device_available():       # no device values can exist: plain numpy
             return PyProgram(fgraph, nan_guard=mode.nan_guard)
         return CudaProgram(fgraph, {}, nan_guard=mode.nan_guard, host_only=True)
     require_device()

@@ -1,0 +1,101 @@
+"""The CUDA program without a device: routing (config.device='cuda'), placement of nodes on
+generated kernels, cupy or the host, and the errors that name the missing piece."""
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.codegen import cuda
+from symgraph.shared import shared
+
+from cuda_marks import needs_nvrtc
+
+no_gpu = pytest.mark.skipif(cuda.device_available(), reason="a CUDA device is present")
+
+
+@no_gpu
+def test_shared_on_cuda_without_a_device_names_the_missing_piece():
+    with symgraph.change_flags(device="cuda"):
+        with pytest.raises(cuda.CudaUnavailableError) as e:
+            shared(np.zeros(3), "w")
+    msg = str(e.value)
+    assert "shared()" in msg and "device='cpu'" in msg
+    assert ("CUDA device" in msg) or ("cupy" in msg and "not installed" in msg)
+
+
+def test_missing_cupy_is_named_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(cuda, "cupy_or_none", lambda: None)
+    with symgraph.change_flags(device="cuda"):
+        with pytest.raises(cuda.CudaUnavailableError, match=r"pip install 'symgraph\[cuda\]'"):
+            shared(np.zeros(3), "w")
+        x = T.dvector("x")
+        with pytest.raises(cuda.CudaUnavailableError, match="cupy"):
+            symgraph.function([x], T.exp(x))
+    with pytest.raises(cuda.CudaUnavailableError, match="cupy is not installed"):
+        cuda.nvrtc_version()
+
+
+@no_gpu
+def test_function_on_cuda_without_a_device_raises_but_py_mode_runs():
+    x = T.dvector("x")
+    with symgraph.change_flags(device="cuda"):
+        with pytest.raises(cuda.CudaUnavailableError, match="device"):
+            symgraph.function([x], T.exp(x))
+        f = symgraph.function([x], T.exp(x) + 1, mode="py")
+    got = f(np.array([0.0, 1.0]))
+    assert type(got) is np.ndarray
+    np.testing.assert_allclose(got, np.exp([0.0, 1.0]) + 1)
+
+
+class _FakeModule:
+    def __init__(self):
+        self.asked = []
+
+    def get_function(self, name):
+        self.asked.append(name)
+        return name
+
+
+@needs_nvrtc
+def test_build_program_places_nodes_on_kernels_cupy_and_host(compiledir, monkeypatch):
+    """Routing and placement with the device calls replaced: the module is compiled (PTX)
+    but not loaded; each node gets a kernel thunk, a cupy thunk or the host fallback."""
+    fake = _FakeModule()
+
+    def get_module(source):
+        path, key, parts = cuda.compile_source(source, "ptx", cuda.DEFAULT_ARCH)
+        return fake, key, parts
+
+    class _NumpyAsCupy:
+        asarray = staticmethod(np.asarray)
+
+    monkeypatch.setattr(cuda, "get_module", get_module)
+    monkeypatch.setattr(cuda, "require_device", lambda what=None: _NumpyAsCupy)
+    x, w, i = T.dmatrix("x"), T.dmatrix("w"), T.ivector("i")
+    h = T.tanh(T.dot(x, w) + 1.5)
+    outs = [T.nnet.softmax(h), h.sum(axis=0), T.inc_subtensor(x[i], h[:2]),
+            T.argmax(h, axis=1), x[1:, ::2], h.T]
+    with symgraph.change_flags(device="cuda"):
+        f = symgraph.function([x, w, i], outs, on_unused_input="ignore")
+    place = {type(n.op).__name__: p for n, p in f.maker.fgraph.placement.items()}
+    assert place["Softmax"] == place["Sum"] == place["AdvancedIncSubtensor"] == "cuda"
+    assert place["Dot"] == "cuda" and place["Subtensor"] == "cuda"
+    assert place["Argmax"] == "py"                     # the numpy perform on host copies
+    assert any(p == "cuda" for n, p in f.maker.fgraph.placement.items()
+               if type(n.op).__name__ == "Elemwise")
+    assert isinstance(f.program, cuda.CudaProgram)
+    assert f.program.source.startswith("/* symgraph generated CUDA module")
+    assert set(f.program.cache_info) == {"key", "parts"}
+    assert any(name.endswith("_contig") for name in fake.asked)
+    assert f.maker.fgraph.borrow_outputs == [False] * len(outs)
+
+
+def test_host_thunk_moves_values_both_ways(monkeypatch):
+    moved = []
+    monkeypatch.setattr(cuda, "to_device", lambda v: moved.append(v) or v)
+    x = T.dmatrix("x")
+    node = T.argmax(x, axis=1).owner
+    storage = [[None]]
+    cuda._host_thunk(node)(node, [np.array([[1.0, 3.0], [4.0, 2.0]])], storage)
+    np.testing.assert_array_equal(storage[0][0], [1, 0])
+    assert len(moved) == 1 and moved[0] is storage[0][0]
