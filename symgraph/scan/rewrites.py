@@ -6,14 +6,20 @@ returning only its final state uses memory independent of the number of steps. G
 are built before compiling, on the op that stores every step, so they are unaffected.
 ``out[-1]`` of a loop that runs no step still raises IndexError, as without the rewrite.
 
+``scan_merge``: two independent loops over the same sequences with the same ``n_steps``
+(and no ``until``) become one loop computing both steps, so the sequences are read once and
+the per-step overhead is paid once.
+
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
 from __future__ import annotations
 
+from ..graph import ancestors
 from ..ops.subtensor import Slice, Subtensor
+from .inner import InnerGraph, clone_from, placeholder
 from .op import Scan
 
-__all__ = ["scan_save_mem"]
+__all__ = ["scan_save_mem", "scan_merge"]
 
 
 def _last_readers(fgraph, var, depth=0):
@@ -64,11 +70,74 @@ def scan_save_mem(fgraph, node):
     return result
 
 
+def _mergeable(a, b):
+    oa, ob = a.op, b.op
+    if a is b or not isinstance(ob, Scan) or oa.until or ob.until or oa.n_seqs == 0:
+        return False
+    if (oa.mode, getattr(oa, "truncate_gradient", -1)) != \
+            (ob.mode, getattr(ob, "truncate_gradient", -1)):
+        return False
+    _, sa, _, _ = oa.split(a.inputs)
+    n_b, sb, _, _ = ob.split(b.inputs)
+    if a.inputs[0] is not n_b and not (hasattr(a.inputs[0], "data") and hasattr(n_b, "data")
+                                      and int(a.inputs[0].data) == int(n_b.data)):
+        return False
+    if set(sa) != set(sb):
+        return False
+    above_b = set(ancestors(b.inputs))
+    above_a = set(ancestors(a.inputs))
+    return not any(o in above_b for o in a.outputs) and \
+        not any(o in above_a for o in b.outputs)
+
+
+def merge_scans(a, b):
+    """One Scan node computing the loops `a` and `b` (over the same sequences)."""
+    oa, ob = a.op, b.op
+    _, sa, ca, pa = oa.split(a.inputs)
+    _, sb, cb, pb = ob.split(b.inputs)
+    seq_h = [placeholder(h) for h in oa.inner.inputs[:oa.n_seqs]]
+    ia, ib = oa.inner.inputs, ob.inner.inputs
+    car_a = [placeholder(h) for h in ia[oa.n_seqs:oa.n_seqs + oa.n_carry]]
+    car_b = [placeholder(h) for h in ib[ob.n_seqs:ob.n_seqs + ob.n_carry]]
+    par_a = [placeholder(h) for h in ia[oa.n_seqs + oa.n_carry:]]
+    par_b = [placeholder(h) for h in ib[ob.n_seqs + ob.n_carry:]]
+    memo_a = dict(zip(ia, seq_h + car_a + par_a))
+    memo_b = dict(zip(ib, [seq_h[sa.index(x)] for x in sb] + car_b + par_b))
+    out_a = clone_from(oa.inner.outputs, memo_a)
+    out_b = clone_from(ob.inner.outputs, memo_b)
+    na, nb = oa.n_carry, ob.n_carry
+    outs = out_a[:na] + out_b[:nb] + out_a[na:] + out_b[nb:]
+    op = Scan(InnerGraph(seq_h + car_a + car_b + par_a + par_b, outs), oa.n_seqs, na + nb,
+              oa.n_ys + ob.n_ys, keep=oa.keep + ob.keep,
+              name=f"{oa.name or 'scan'}+{ob.name or 'scan'}", mode=oa.mode)
+    op.truncate_gradient = getattr(oa, "truncate_gradient", -1)
+    node = op.make_node(a.inputs[0], *sa, *ca, *cb, *pa, *pb)
+    node.trace = a.trace
+    new = node.outputs
+    return (new[:na] + new[na + nb:na + nb + oa.n_ys],
+            new[na:na + nb] + new[na + nb + oa.n_ys:])
+
+
+def scan_merge(fgraph, node):
+    _, seqs, _, _ = node.op.split(node.inputs) if isinstance(node.op, Scan) else (0, [], 0, 0)
+    if not seqs:
+        return None
+    for other, _ in fgraph.clients.get(seqs[0], ()):
+        if other != "output" and _mergeable(node, other):
+            new_a, new_b = merge_scans(node, other)
+            pairs = dict(zip(node.outputs, new_a))
+            pairs.update(zip(other.outputs, new_b))
+            return {old: new for old, new in pairs.items() if fgraph.clients.get(old)}
+    return None
+
+
 try:
     from ..opt.engine import local_rule
 except ImportError:  # the rewrite engine is not part of this build
     local_rule = None
 
 if local_rule is not None:
+    local_rule(("specialize", "fuse"), Scan, name="scan_merge",
+               tags=("scan", "merge_scans"))(scan_merge)
     local_rule(("specialize", "fuse"), Scan, name="scan_save_mem",
                tags=("scan", "save_mem"))(scan_save_mem)

@@ -86,3 +86,39 @@ def test_zero_steps_still_raise_index_error():
     assert f(np.array([1., 2.])) == 3.0
     with pytest.raises(IndexError):
         f(np.zeros(0))
+
+
+def _n_scans(fn):
+    return len(_scan_keeps(fn))
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_independent_loops_over_the_same_sequence_merge(mode):
+    x = T.dmatrix('x')
+    w = T.dvector('w')
+    a, _ = symgraph.scan(lambda r, h: h + r, sequences=x, outputs_info=T.zeros_like(x[0]))
+    b, _ = symgraph.map(lambda r, w: (r * w).sum(), x, non_sequences=w)
+    f = symgraph.function([x, w], [a, b, a[-1]], mode=mode)
+    py = symgraph.function([x, w], [a, b, a[-1]], mode="py")
+    assert _n_scans(f) == 1 and _n_scans(py) == 2
+    xv, wv = np.arange(6.).reshape(3, 2), np.array([1., 2.])
+    for got, want in zip(f(xv, wv), py(xv, wv)):
+        np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(f(xv, wv)[1], xv @ wv)
+
+
+def test_loops_that_depend_on_each_other_or_differ_do_not_merge():
+    x = T.dmatrix('x')
+    n = T.lscalar('n')
+    a, _ = symgraph.map(lambda r: r * 2, x)
+    b, _ = symgraph.scan(lambda r, s: s + r, sequences=x, outputs_info=a.sum(axis=0))
+    c, _ = symgraph.scan(lambda r, s: s * r, sequences=x, outputs_info=T.ones_like(x[0]),
+                         n_steps=n)
+    d, _ = symgraph.scan(lambda r, s: (s - r, symgraph.scan_module.until(T.gt(s.sum(), 5))),
+                         sequences=x, outputs_info=T.ones_like(x[0]))
+    f = symgraph.function([x, n], [a, b, c, d], mode="FAST_RUN")
+    py = symgraph.function([x, n], [a, b, c, d], mode="py")
+    assert _n_scans(f) == 4
+    xv = np.arange(6.).reshape(3, 2)
+    for got, want in zip(f(xv, 2), py(xv, 2)):
+        np.testing.assert_allclose(got, want)
