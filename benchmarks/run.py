@@ -1,0 +1,324 @@
+"""The benchmark runner: ``python -m benchmarks [--quick] [--workloads W1,W2] [--impls ...]``.
+
+Each (workload, implementation) runs in its own Python process, one BLAS/OpenMP/XLA thread
+each (as the issue's reference figures were taken), and the processes are interleaved round
+by round so that a slow spell of the machine hits every implementation alike. Each process
+builds its implementation, checks its first result against the numpy implementation's, then
+times ``reps`` samples; the report gives the median of all samples, and the ratios of
+symgraph to each other implementation from this same run.
+
+Compile-time workloads (W7, W7b) time one compile in a fresh process with an empty cache
+('cold'), then another fresh process with the cache the first one filled ('warm').
+
+``--quick`` (smaller sizes, one round, numpy and symgraph unless ``--impls`` names more)
+finishes in under a minute. ``--write`` writes ``benchmarks/RESULTS.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ALL_IMPLS = ("numpy", "symgraph", "jax", "pytensor_c", "pytensor_numba")
+LABEL = {"numpy": "numpy", "symgraph": "symgraph", "jax": "JAX (jit)",
+         "pytensor_c": "PyTensor (C)", "pytensor_numba": "PyTensor (numba)",
+         "gemms": "8 GEMMs alone"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "BLIS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
+                           "intra_op_parallelism_threads=1",
+              "JAX_PLATFORMS": "cpu", "SYMGRAPH_FLAGS": "quiet=true"}
+
+
+# -- the worker (one implementation of one workload, in its own process) -------------------
+
+def worker(key, impl, quick, reps, cache_dir=None):
+    import numpy as np
+    from benchmarks.workloads import WORKLOADS, Unavailable
+    wl = WORKLOADS[key](quick=quick)
+    try:
+        if getattr(wl, "compile_workload", False):
+            _preimport(impl)
+            seconds, step = wl.compile_once(impl)
+            got = step()
+            ok, note = wl.check(got, wl.numpy()())
+            return {"times": [seconds], "ok": ok, "note": note}
+        step, compile_s = wl.build(impl)
+        first = step()
+        if impl in ("numpy", "gemms"):
+            ok, note = True, "reference" if impl == "numpy" else "anchor"
+        else:
+            ok, note = wl.check(first, wl.numpy()())
+        step()
+        number = max(1, wl.number // (10 if quick else 1))
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                step()
+            times.append((time.perf_counter() - t0) / number / wl.per_step)
+        return {"times": times, "ok": bool(ok), "note": note, "compile": compile_s}
+    except Unavailable as e:
+        return {"skip": str(e)}
+    except Exception as e:                     # reported in the table, not fatal
+        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+    finally:
+        np.seterr(all="warn")
+
+
+def _preimport(impl):
+    if impl == "symgraph":
+        import symgraph  # noqa: F401
+        import symgraph.tensor  # noqa: F401
+    elif impl == "jax":
+        from benchmarks.workloads import _jax
+        jax = _jax()
+        d = os.environ.get("BENCH_CACHE")
+        if d:
+            jax.config.update("jax_compilation_cache_dir", os.path.join(d, "jax"))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    elif impl.startswith("pytensor"):
+        import pytensor  # noqa: F401
+        import pytensor.tensor  # noqa: F401
+
+
+def _spawn(key, impl, quick, reps, cache=None, timeout=600):
+    env = dict(os.environ, **ONE_THREAD)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    if cache:
+        env["BENCH_CACHE"] = cache
+        env["SYMGRAPH_COMPILEDIR"] = os.path.join(cache, "symgraph")
+        env["PYTENSOR_FLAGS"] = f"compiledir={os.path.join(cache, 'pytensor')}"
+        env["NUMBA_CACHE_DIR"] = os.path.join(cache, "numba")
+    cmd = [sys.executable, "-m", "benchmarks.run", "--worker", key, impl, "--reps", str(reps)]
+    if quick:
+        cmd.append("--quick")
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout}s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"error": f"worker exited {proc.returncode}: {tail[0][:200]}"}
+    return json.loads(lines[-1])
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+def _importable(impl):
+    mod = {"numpy": "numpy", "symgraph": "symgraph", "jax": "jax", "pytensor_c": "pytensor",
+           "pytensor_numba": "numba"}[impl]
+    import importlib.util
+    if impl == "pytensor_numba" and importlib.util.find_spec("pytensor") is None:
+        return False
+    return importlib.util.find_spec(mod) is not None
+
+
+def run(keys, impls, quick, rounds, reps, log=print):
+    from benchmarks.workloads import WORKLOADS
+    results = {}        # (row key, impl) -> {"times": [...], "ok": .., ...}
+
+    def merge(row, impl, res):
+        cur = results.setdefault((row, impl), {"times": [], "ok": True, "notes": []})
+        if "times" in res:
+            cur["times"] += res["times"]
+            cur["ok"] &= res["ok"]
+            cur["notes"].append(res["note"])
+        else:
+            cur.setdefault("fail", res.get("error") or res.get("skip"))
+            cur["skipped"] = "skip" in res
+
+    for r in range(rounds):
+        for key in keys:
+            wl = WORKLOADS[key]
+            mine = [i for i in impls if i in wl.impls]
+            if key == "W4" and "numpy" in impls:
+                mine.append("gemms")
+            for impl in mine:
+                t0 = time.perf_counter()
+                if getattr(wl, "compile_workload", False):
+                    cache = tempfile.mkdtemp(prefix="symgraph-bench-")
+                    try:
+                        merge(f"{key} cold", impl, _spawn(key, impl, quick, 1, cache))
+                        merge(f"{key} warm", impl, _spawn(key, impl, quick, 1, cache))
+                    finally:
+                        shutil.rmtree(cache, ignore_errors=True)
+                else:
+                    merge(key, impl, _spawn(key, impl, quick, reps))
+                log(f"  round {r + 1}/{rounds} {key:4s} {impl:15s} "
+                    f"{time.perf_counter() - t0:6.1f}s")
+    return results
+
+
+def _fmt(seconds, unit):
+    scale = {"s": 1, "ms": 1e3, "us": 1e6}[unit]
+    v = seconds * scale
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+# target of each row (issue 10): (text, test on the medians {impl: seconds})
+TARGETS = {
+    "W1": ("≤ 1.5× numpy", lambda m: m["symgraph"] <= 1.5 * m["numpy"]),
+    "W2": ("≥ 2× faster than JAX", lambda m: m["symgraph"] <= 0.5 * m["jax"]),
+    "W3": ("≤ JAX", lambda m: m["symgraph"] <= m["jax"]),
+    "W4": ("≤ 1.1× the 8 GEMMs", lambda m: m["symgraph"] <= 1.1 * m["gemms"]),
+    "W5": ("≤ 0.5× JAX, ≤ 0.8× numpy",
+           lambda m: m["symgraph"] <= 0.5 * m["jax"] and m["symgraph"] <= 0.8 * m["numpy"]),
+    "W6": ("≤ JAX", lambda m: m["symgraph"] <= m["jax"]),
+    "W7 cold": ("≤ 0.5 s", lambda m: m["symgraph"] <= 0.5),
+    "W7 warm": ("≤ 0.08 s", lambda m: m["symgraph"] <= 0.08),
+    "W7b cold": ("≤ 1.0 s", lambda m: m["symgraph"] <= 1.0),
+    "W7b warm": ("≤ 0.15 s", lambda m: m["symgraph"] <= 0.15),
+    "W8": ("≤ 10 ms", lambda m: m["symgraph"] <= 0.01),
+}
+
+
+def table(results, keys, impls, quick):
+    from benchmarks.workloads import WORKLOADS
+    rows, notes = [], []
+    shown = [i for i in ALL_IMPLS if i in impls]
+    header = ["workload", "unit"] + [LABEL[i] for i in shown] + \
+        [f"symgraph / {LABEL[i]}" for i in shown if i != "symgraph"] + \
+        ["results agree with numpy", "target", "met"]
+    for key in keys:
+        wl = WORKLOADS[key](quick=quick) if key not in ("W7", "W7b") else WORKLOADS[key]
+        row_keys = [f"{key} cold", f"{key} warm"] if getattr(wl, "compile_workload", False) \
+            else [key]
+        for rk in row_keys:
+            med, cells, agree = {}, [], []
+            for impl in shown + (["gemms"] if key == "W4" else []):
+                res = results.get((rk, impl))
+                if res is None:
+                    continue
+                if res["times"]:
+                    med[impl] = statistics.median(res["times"])
+                    if impl not in ("numpy", "gemms") and not res["ok"]:
+                        agree.append(f"{LABEL[impl]} NO ({'; '.join(res['notes'])})")
+                elif res.get("fail"):
+                    tag = "skipped" if res.get("skipped") else "failed"
+                    notes.append(f"{rk} {LABEL[impl]} {tag}: {res['fail']}")
+            for impl in shown:
+                if impl in med:
+                    cells.append(_fmt(med[impl], wl.unit))
+                elif impl in wl.impls:
+                    fail = results.get((rk, impl), {})
+                    cells.append("skipped" if fail.get("skipped") else
+                                 "failed" if fail.get("fail") else "–")
+                else:
+                    cells.append("–")
+            ratios = []
+            for impl in shown:
+                if impl == "symgraph":
+                    continue
+                ratios.append(f"{med['symgraph'] / med[impl]:.2f}" if "symgraph" in med and
+                              impl in med and med[impl] > 0 else "–")
+            title = wl.title + (f" ({rk.split()[1]} cache)" if " " in rk else "")
+            if key == "W4" and "gemms" in med:
+                title += f"; the 8 GEMMs alone: {_fmt(med['gemms'], wl.unit)} ms"
+            target = TARGETS.get(rk)
+            met = "–"
+            if target:
+                try:
+                    met = "met" if target[1](med) else "not met"
+                except KeyError:
+                    met = "n/a"
+            checked = [i for i in med if i not in ("numpy", "gemms")]
+            if getattr(wl, "compile_workload", False) and rk.startswith("W7b"):
+                agree_text = "–"
+            else:
+                agree_text = "; ".join(agree) if agree else ("yes" if checked else "–")
+            rows.append([f"{rk}: {title}", wl.unit] + cells + ratios +
+                        [agree_text, target[0] if target else "", met])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines), notes
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    cpu = ln.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numpy
+    vers = [f"numpy {numpy.__version__}"]
+    for mod in ("jax", "pytensor", "numba"):
+        try:
+            vers.append(f"{mod} {__import__(mod).__version__}")
+        except Exception:
+            pass
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; " + ", ".join(vers))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, one round (< 1 min)")
+    ap.add_argument("--workloads", default=None, help="comma-separated keys, e.g. W1,W2")
+    ap.add_argument("--impls", default=None, help=f"comma-separated, from {ALL_IMPLS}")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--reps", type=int, default=None, help="timing samples per process")
+    ap.add_argument("--write", nargs="?", const=os.path.join(HERE, "RESULTS.md"),
+                    default=None, help="write the table (default benchmarks/RESULTS.md)")
+    ap.add_argument("--worker", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(*args.worker, quick=args.quick, reps=args.reps or 5)))
+        return 0
+    from benchmarks.workloads import WORKLOADS
+    keys = args.workloads.split(",") if args.workloads else list(WORKLOADS)
+    unknown = [k for k in keys if k not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workloads {unknown}; they are {list(WORKLOADS)}")
+    if args.impls:
+        impls = args.impls.split(",")
+        bad = [i for i in impls if i not in ALL_IMPLS]
+        if bad:
+            ap.error(f"unknown implementations {bad}; they are {ALL_IMPLS}")
+    else:
+        impls = ["numpy", "symgraph"] if args.quick else \
+            [i for i in ALL_IMPLS if _importable(i)]
+    rounds = args.rounds or (1 if args.quick else 3)
+    reps = args.reps or (3 if args.quick else 5)
+    t0 = time.perf_counter()
+    print(f"symgraph benchmarks: {', '.join(keys)} × {', '.join(impls)}, {rounds} round(s)",
+          file=sys.stderr)
+    results = run(keys, impls, args.quick, rounds, reps,
+                  log=lambda s: print(s, file=sys.stderr))
+    text, notes = table(results, keys, impls, args.quick)
+    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    report = (f"# symgraph benchmarks\n\nRun {when} on {machine()}.\n\n"
+              f"`python -m benchmarks{' --quick' if args.quick else ''}`: {rounds} round(s) of "
+              f"{reps} samples, each implementation in its own process with one thread, "
+              f"interleaved; medians (times per call; W5 per time step). Ratios are "
+              f"symgraph's time over the other's (below 1: symgraph is faster). "
+              f"Total {time.perf_counter() - t0:.0f} s.\n\n{text}\n")
+    if notes:
+        report += "\nNot run:\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    print(report)
+    if args.write:
+        with open(args.write, "w") as f:
+            f.write(report)
+    failed = [k for k, r in results.items() if r["times"] and not r["ok"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
