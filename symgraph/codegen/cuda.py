@@ -15,7 +15,8 @@ Choices (see ../shared/MEASUREMENTS.md, section 6):
   (two trees per row); categorical crossentropy with integer labels; inc_subtensor of rows
   by an integer vector with ``atomicAdd`` (repeated indices accumulate, as ``np.add.at``).
 - **Through cupy:** dense algebra (dot, matmul, tensordot: cuBLAS), conv2d (im2col + gemm),
-  basic and advanced indexing. Every other op runs its numpy `perform` on host copies of
+  basic indexing, dimshuffle, uniform and normal draws (cupy's generator seeded from the
+  PCG64 state, which advances on the host: reproducible, but not numpy's numbers). Every other op runs its numpy `perform` on host copies of
   its inputs (``fgraph.placement`` says ``'py'`` for those, ``'cuda'`` for the others).
 - **NVRTC through cupy's private `_NVRTCProgram`** (cupy's public API queries the device to
   pick the arch, so it cannot compile without a GPU): with a device, a cubin for its
@@ -681,6 +682,43 @@ _CUPY_OPS = {"DimShuffle": _cupy_dimshuffle, "Dot": _cupy_dot, "MatMul": _cupy_m
              "Conv2d": _cupy_conv2d, "Subtensor": _cupy_read}
 
 
+def _random_thunk(node):
+    """uniform / normal draws with cupy's generator (XORWOW), seeded from the node's PCG64
+    state, which advances on the host as the reference's does: a device stream is
+    reproducible from the same seed but differs from numpy's numbers."""
+    import cupy as cp
+    from ..ops.random import pack_state, unpack_state
+    op = node.op
+    ftype = np.dtype(op.dtype)
+
+    def perform(node, args, storage):
+        state, size, *params = args
+        g = unpack_state(to_host(state))
+        seed = int(g.integers(2 ** 63))
+        params = [to_device(p) for p in params]
+        if op.has_size:
+            shape = tuple(int(v) for v in to_host(size))
+        else:
+            shape = tuple(np.broadcast_shapes(*(p.shape for p in params)))
+        rg = cp.random.default_rng(seed)
+        a, b = params
+        if op.dist == "uniform":
+            sample = a + (b - a) * rg.random(shape, dtype=ftype)
+        else:
+            if bool((b < 0).any()):
+                raise ValueError(f"{op}: scale < 0")
+            sample = a + b * rg.standard_normal(shape, dtype=ftype)
+        storage[0][0] = pack_state(g)
+        storage[1][0] = cp.ascontiguousarray(cp.broadcast_to(sample, shape).astype(ftype))
+    return perform
+
+
+def _random_ok(node):
+    op = node.op
+    return (type(op).__name__ == "RandomVariable" and op.dist in ("uniform", "normal")
+            and op.dtype in ("float32", "float64") and len(node.inputs) == 4)
+
+
 def _cupy_thunk(fn, node):
     host = _host_thunk(node)
 
@@ -778,9 +816,12 @@ def build_program(fgraph, mode):
         for node, (kind, name) in lowered.items():
             thunks[node] = _THUNKS[kind](mod, name, node)
     for node in order:
-        if node not in thunks and type(node.op).__name__ in _CUPY_OPS \
-                and getattr(node.op, "prepare_perform", None) is None:
+        if node in thunks or getattr(node.op, "prepare_perform", None) is not None:
+            continue
+        if type(node.op).__name__ in _CUPY_OPS:
             thunks[node] = _cupy_thunk(_CUPY_OPS[type(node.op).__name__], node)
+        elif _random_ok(node):
+            thunks[node] = _random_thunk(node)
     fgraph.placement = {node: ("cuda" if node in thunks else "py") for node in order}
     prog = CudaProgram(fgraph, thunks, nan_guard=mode.nan_guard)
     prog.placement = fgraph.placement

@@ -285,3 +285,30 @@ def test_mlp_training_step_on_the_gpu_matches_cpu():
             losses[device] = [float(step(X, Y)) for _ in range(20)]
     np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-4)
     assert losses["cuda"][-1] < losses["cuda"][0]
+
+
+def test_random_draws_on_the_device_are_reproducible_and_advance():
+    import cupy
+    from symgraph.tensor.random import RandomStream
+    draws = []
+    for _ in range(2):
+        with symgraph.change_flags(device="cuda"):
+            srng = RandomStream(42)
+            lo = T.fvector("lo")
+            u = srng.uniform(low=lo, high=2.0, dtype="float32")
+            n = srng.normal((400, 300), avg=1.0, std=2.0)
+            f = symgraph.function([lo], [u, n, Out(n, borrow=True)])
+        assert {p for nd, p in f.maker.fgraph.placement.items()
+                if type(nd.op).__name__ == "RandomVariable"} == {"cuda"}
+        low = np.linspace(-1, 1, 5000).astype("float32")
+        a = f(low)
+        b = f(low)
+        draws.append((a, b))
+        assert a[0].dtype == np.float32 and a[0].shape == (5000,)
+        assert np.all((a[0] >= low) & (a[0] < 2.0))
+        assert a[1].dtype == np.float64 and a[1].shape == (400, 300)
+        assert isinstance(a[2], cupy.ndarray)
+        assert abs(a[1].mean() - 1.0) < 0.05 and abs(a[1].std() - 2.0) < 0.05
+        assert not np.array_equal(a[1], b[1])                  # the state advanced
+    np.testing.assert_array_equal(draws[0][0][1], draws[1][0][1])   # same seed, same draws
+    np.testing.assert_array_equal(draws[0][1][0], draws[1][1][0])

@@ -7,6 +7,7 @@ import symgraph
 import symgraph.tensor as T
 from symgraph.codegen import cuda
 from symgraph.shared import shared
+from symgraph.tensor.random import RandomStream
 
 from cuda_marks import needs_nvrtc
 
@@ -73,13 +74,18 @@ def test_build_program_places_nodes_on_kernels_cupy_and_host(compiledir, monkeyp
     monkeypatch.setattr(cuda, "require_device", lambda what=None: _NumpyAsCupy)
     x, w, i = T.dmatrix("x"), T.dmatrix("w"), T.ivector("i")
     h = T.tanh(T.dot(x, w) + 1.5)
+    srng = RandomStream(3)
     outs = [T.nnet.softmax(h), h.sum(axis=0), T.inc_subtensor(x[i], h[:2]),
-            T.argmax(h, axis=1), x[1:, ::2], h.T]
+            T.argmax(h, axis=1), x[1:, ::2], h.T, srng.normal((3, 4)),
+            srng.binomial((2,), p=0.5)]
     with symgraph.change_flags(device="cuda"):
         f = symgraph.function([x, w, i], outs, on_unused_input="ignore")
     place = {type(n.op).__name__: p for n, p in f.maker.fgraph.placement.items()}
     assert place["Softmax"] == place["Sum"] == place["AdvancedIncSubtensor"] == "cuda"
     assert place["Dot"] == "cuda" and place["Subtensor"] == "cuda"
+    rv = {n.op.dist: p for n, p in f.maker.fgraph.placement.items()
+          if type(n.op).__name__ == "RandomVariable"}
+    assert rv == {"normal": "cuda", "binomial": "py"}
     assert place["Argmax"] == "py"                     # the numpy perform on host copies
     assert any(p == "cuda" for n, p in f.maker.fgraph.placement.items()
                if type(n.op).__name__ == "Elemwise")
@@ -88,6 +94,7 @@ def test_build_program_places_nodes_on_kernels_cupy_and_host(compiledir, monkeyp
     assert set(f.program.cache_info) == {"key", "parts"}
     assert any(name.endswith("_contig") for name in fake.asked)
     assert f.maker.fgraph.borrow_outputs == [False] * len(outs)
+    assert len(f.maker.fgraph.outputs) == len(outs) + 2           # the two state updates
 
 
 def test_host_thunk_moves_values_both_ways(monkeypatch):
