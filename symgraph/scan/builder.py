@@ -62,24 +62,58 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     """
     trace = user_trace()
     what = f"scan {name!r}" if name else "scan"
-    seqs = _sequences(sequences, go_backwards)
-    infos, infos_single = _outputs_info(outputs_info)
+    infos = _outputs_info(outputs_info)
     nonseqs = [x if isinstance(x, Variable) else as_tensor_variable(x)
                for x in _as_list(non_sequences)]
+    seq_outer, seq_holders = _sequence_slices(_sequences(sequences, go_backwards))
+    carries, carry_args = _carry_holders(infos)
+    first_id = _next_id()
+    outs, updates, cond = _parse_result(fn(*seq_holders, *carry_args, *nonseqs), what, trace)
+    if outputs_info is None:
+        infos = [None] * len(outs)
+    elif len(outs) != len(infos):
+        raise op_build_error(what, outs, f"fn returned {len(outs)} outputs but outputs_info "
+                             f"has {len(infos)} entries", ValueError, trace)
+    new_carries, ys = _new_carries(outs, infos, carries, what, trace)
+    conds = [cond] if cond is not None else []
+    update_vars, upd_exprs = _loop_updates(updates, new_carries + ys + conds, first_id, what,
+                                           trace)
 
-    # the step's arguments
-    args, seq_holders, seq_outer = [], [], []
+    # the inner graph: per-step variables first, then what it reads (the parameters)
+    holders = seq_holders + [h for _, h, _ in carries] + update_vars
+    graph, params = lift_loop(new_carries + upd_exprs + ys + conds, holders)
+    if strict:
+        _check_strict(params, nonseqs, what, trace)
+    op = Scan(graph, len(seq_holders), len(holders) - len(seq_holders), len(ys),
+              keep=("all",) * len(carries) + ("last",) * len(update_vars),
+              until=cond is not None, name=name, mode=mode)
+    op.truncate_gradient = int(truncate_gradient)
+    inits = [c for c, _, _ in carries] + update_vars
+    node = op.make_node(_n_steps(n_steps, seq_holders, what, trace), *seq_outer, *inits,
+                        *params)
+    node.trace = trace
+    outputs, new_updates = _results(node, infos, carries, update_vars, updates)
+    if len(outputs) == 1 and not return_list:
+        return outputs[0], new_updates
+    return outputs, new_updates
+
+
+def _sequence_slices(seqs):
+    """(outer slices, step placeholders): one per tap, the slice holding x[t + tap] at t."""
+    outer, holders = [], []
     for x, taps in seqs:
         mn, mx = min(taps), max(taps)
         for k in taps:
-            stop = x.shape[0] - (mx - k) if mx != k else None
-            sl = x[k - mn:stop]
+            outer.append(x[k - mn:x.shape[0] - (mx - k) if mx != k else None])
             h = TensorType(x.dtype, x.type.shape[1:])()
             h.name = f"{x.name}[t{k:+d}]" if x.name else None
-            seq_outer.append(sl)
-            seq_holders.append(h)
-            args.append(h)
-    carries = []   # (init outer, holder, window length or None, taps)
+            holders.append(h)
+    return outer, holders
+
+
+def _carry_holders(infos):
+    """([(initial carry, placeholder, window length or None)], the step's arguments)."""
+    carries, args = [], []
     for info in infos:
         if info is None:
             continue
@@ -88,70 +122,60 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             h = placeholder(init)
             carries.append((init, h, None))
             args.append(h)
-        else:
+        else:  # a window of the last L values, oldest first
             L = -min(taps)
-            window = init[:L]
             h = TensorType(init.dtype, (L,) + init.type.shape[1:])()
-            carries.append((window, h, L))
+            carries.append((init[:L], h, L))
             args.extend(h[L + k] for k in taps)
-    args.extend(nonseqs)
-    first_id = _next_id()
-    result = fn(*args)
-    outs, updates, cond = _parse_result(result, what, trace)
+    return carries, args
 
-    if outputs_info is None:
-        infos = [None] * len(outs)
-    elif len(outs) != len(infos):
-        raise op_build_error(what, outs, f"fn returned {len(outs)} outputs but outputs_info "
-                             f"has {len(infos)} entries", ValueError, trace)
 
-    # fed-back outputs, updated shared variables and random states: carries
-    new_carries, ys, ci = [], [], 0
+def _new_carries(outs, infos, carries, what, trace):
+    """(the carries after a step, the outputs not fed back)."""
+    from ..ops.shape import concatenate
+    new, ys, it = [], [], iter(carries)
     for i, (o, info) in enumerate(zip(outs, infos)):
         if info is None:
             ys.append(o)
             continue
-        init, h, L = carries[ci]
-        ci += 1
+        init, h, L = next(it)
         want = init.type if L is None else TensorType(init.dtype, init.type.shape[1:])
         v = _fit(o, want, what, f"output {i}", trace)
-        if L is not None:
-            from ..ops.shape import concatenate
-            v = concatenate([h[1:], v[None]], axis=0)
-        new_carries.append(v)
-    shared_new = list(updates.items())
-    known = {s for s, _ in shared_new}
+        new.append(v if L is None else concatenate([h[1:], v[None]], axis=0))
+    return new, ys
+
+
+def _loop_updates(updates, roots, first_id, what, trace):
+    """The shared variables the loop carries: those `fn` updates, and the random states of
+    the draws made inside `fn` (their default updates), found until none is left."""
+    pairs = list(updates.items())
+    known = {s for s, _ in pairs}
     found = True
     while found:
         found = False
-        roots = new_carries + ys + [e for _, e in shared_new] + ([cond] if cond is not None else [])
-        for v in _shared_inputs(roots):
-            if v in known or v.default_update is None:
-                continue
-            if _made_after(v.default_update, first_id):
+        for v in _shared_inputs(roots + [e for _, e in pairs]):
+            if v not in known and v.default_update is not None \
+                    and _made_after(v.default_update, first_id):
                 known.add(v)
-                shared_new.append((v, v.default_update))
+                pairs.append((v, v.default_update))
                 found = True
-    update_vars = [s for s, _ in shared_new]
-    upd_exprs = [_fit(e, s.type, what, f"the update of {s!r}", trace) for s, e in shared_new]
+    exprs = [_fit(e, s.type, what, f"the update of {s!r}", trace) for s, e in pairs]
+    return [s for s, _ in pairs], exprs
 
-    # the inner graph: per-step variables first, then everything else it reads (parameters)
-    holders = seq_holders + [h for _, h, _ in carries] + update_vars
-    inner_outs = new_carries + upd_exprs + ys + ([cond] if cond is not None else [])
-    graph, params = lift_loop(inner_outs, holders)
-    if strict:
-        from ..graph import graph_inputs
-        allowed = set(nonseqs)
-        bad = [p for p in graph_inputs(params) if p not in allowed
-               and not hasattr(p, "data") and not isinstance(p, SharedVariable)]
-        if bad:
-            raise op_build_error(what, bad, "strict=True: the step reads variables that are "
-                                 "not among non_sequences", ValueError, trace)
-    n_carry = len(carries) + len(update_vars)
-    op = Scan(graph, len(seq_holders), n_carry, len(ys),
-              keep=("all",) * len(carries) + ("last",) * len(update_vars),
-              until=cond is not None, name=name, mode=mode)
-    op.truncate_gradient = int(truncate_gradient)
+
+def _check_strict(params, nonseqs, what, trace):
+    from ..graph import graph_inputs
+    allowed = set(nonseqs)
+    bad = [p for p in graph_inputs(params) if p not in allowed
+           and not hasattr(p, "data") and not isinstance(p, SharedVariable)]
+    if bad:
+        raise op_build_error(what, bad, "strict=True: the step reads variables that are not "
+                             "among non_sequences", ValueError, trace)
+
+
+def _n_steps(n_steps, seq_holders, what, trace):
+    """n_steps as an int64 scalar; -1 (as long as the sequences) when not given."""
+    from ..ops.math import cast
     if n_steps is None:
         if not seq_holders:
             raise op_build_error(what, [], "give sequences or n_steps", ValueError, trace)
@@ -160,32 +184,27 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     if n_steps.ndim != 0 or not str(n_steps.dtype).startswith(("int", "uint")):
         raise op_build_error(what, [n_steps], f"n_steps must be an integer scalar, got "
                              f"{n_steps.type}", TypeError, trace)
-    from ..ops.math import cast
-    n_steps = cast(n_steps, "int64") if n_steps.dtype != "int64" else n_steps
-    inits = [c for c, _, _ in carries] + update_vars
-    node = op.make_node(n_steps, *seq_outer, *inits, *params)
-    node.trace = trace
-    res = node.outputs
-    hist, finals, ys_out = res[:len(carries)], res[len(carries):n_carry], res[n_carry:]
+    return cast(n_steps, "int64") if n_steps.dtype != "int64" else n_steps
 
-    outputs, ci, yi = [], 0, 0
+
+def _results(node, infos, carries, update_vars, user_updates):
+    """(the user's outputs, in outputs_info order; the updates dict)."""
+    n_out = len(carries)
+    n_carry = n_out + len(update_vars)
+    res = node.outputs
+    hist, finals, ys = res[:n_out], iter(res[n_out:n_carry]), iter(res[n_carry:])
+    outputs, it = [], iter(zip(hist, carries))
     for info in infos:
         if info is None:
-            outputs.append(ys_out[yi])
-            yi += 1
+            outputs.append(next(ys))
         else:
-            _, _, L = carries[ci]
-            outputs.append(hist[ci] if L is None else hist[ci][:, L - 1])
-            ci += 1
+            h, (_, _, L) = next(it)
+            outputs.append(h if L is None else h[:, L - 1])
     new_updates = OrderedDict()
-    for s, f in zip(update_vars, finals):
-        new_updates[s] = f
-        if s.default_update is not None and s not in updates:
+    for s in update_vars:
+        new_updates[s] = f = next(finals)
+        if s.default_update is not None and s not in user_updates:
             s.default_update = f   # the draw's state advances by the whole loop
-    if return_list:
-        return outputs, new_updates
-    if len(outputs) == 1:
-        return outputs[0], new_updates
     return outputs, new_updates
 
 
@@ -215,7 +234,7 @@ def _sequences(sequences, go_backwards):
 
 
 def _outputs_info(outputs_info):
-    single = outputs_info is not None and not isinstance(outputs_info, (list, tuple))
+    """[(initial value, taps) or None] per output."""
     out = []
     for info in _as_list(outputs_info):
         if info is None:
@@ -237,7 +256,7 @@ def _outputs_info(outputs_info):
             raise op_build_error("scan", [init], f"output taps must be negative, got {taps}",
                                  ValueError)
         out.append((init, [int(k) for k in taps]))
-    return out, single
+    return out
 
 
 def _parse_result(result, what, trace):
@@ -271,30 +290,21 @@ def _parse_result(result, what, trace):
 
 
 def _fit(v, want, what, label, trace):
-    """v as a value of type `want` (same dtype and rank; static shape made to agree)."""
+    """v as a value of type `want`: the same dtype and rank, required; static shapes made to
+    agree (a static size the step cannot prove is asserted, a static 1 relaxed)."""
+    from ..ops.shape import specify_shape, unbroadcast
     v = as_tensor_variable(v)
     if v.dtype != want.dtype or v.ndim != want.ndim:
         where = v.owner.trace if v.owner is not None else trace
         raise op_build_error(what, [v], f"{label} of the step has type {v.type}, but its "
                              f"initial value has type {want}; they must have the same dtype "
                              f"and number of dimensions (cast one of them)", TypeError, where)
-    if v.type == want or want.is_super(v.type):
-        return v
-    from ..ops.shape import specify_shape, unbroadcast
-    if all(s is None or w is None or s == w for s, w in zip(v.type.shape, want.shape)):
-        if want.is_super(v.type):
-            return v
-        v = specify_shape(v, tuple(w if w is not None else None for w in want.shape)) \
-            if any(w is not None and s is None for s, w in zip(v.type.shape, want.shape)) else v
-        if v.type == want or want.is_super(v.type):
-            return v
-    axes = [d for d, (s, w) in enumerate(zip(v.type.shape, want.shape)) if s == 1 and w != 1]
-    if axes:
-        v = unbroadcast(v, *axes)
-    if v.type == want or want.is_super(v.type):
-        return v
-    raise op_build_error(what, [v], f"{label} of the step has type {v.type}, but its initial "
-                         f"value has type {want}", TypeError, trace)
+    loose = [d for d, (s, w) in enumerate(zip(v.type.shape, want.shape)) if s == 1 and w != 1]
+    if loose:
+        v = unbroadcast(v, *loose)
+    if any(w is not None and s != w for s, w in zip(v.type.shape, want.shape)):
+        v = specify_shape(v, want.shape)
+    return v
 
 
 def _shared_inputs(roots):
