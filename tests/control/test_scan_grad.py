@@ -215,3 +215,21 @@ def test_integer_inputs_get_no_gradient_and_random_state_passes():
     # the gradient uses the same masks as the forward pass
     masks_times_i = np.diff(np.vstack([np.zeros(3), hv]), axis=0) / np.where(xv == 0, 1, xv)
     np.testing.assert_allclose(gv, masks_times_i, atol=1e-12)
+
+
+def test_verify_grad_through_a_shared_variable_updated_in_the_loop():
+    def fun(x, w):
+        acc = symgraph.shared(np.zeros(3), name="acc")
+        out, upd = symgraph.scan(lambda r, w: ((r * w).sum(), {acc: acc * 0.5 + r * w}),
+                                 sequences=x, non_sequences=w)
+        return upd[acc].sum() + out.sum()
+
+    verify_grad(fun, [RNG.random((4, 3)), RNG.random(3)], rng=RNG)
+
+
+def test_rop_with_until():
+    x0, v = T.dscalar('x0'), T.dscalar('v')
+    xs, _ = symgraph.scan(lambda h: (h * 2, until(h * 2 > 50)), outputs_info=x0, n_steps=100)
+    r = Rop(xs, x0, v)
+    np.testing.assert_allclose(symgraph.function([x0, v], r, mode="py")(1.0, 0.5),
+                               0.5 * 2.0 ** np.arange(1, 7))
