@@ -141,7 +141,9 @@ def test_pydotprint_svg_parses_and_names_ops(tmp_path):
     out = pydotprint(f, str(tmp_path / "g.svg"))
     tree = ElementTree.parse(out)
     texts = {t.text for t in tree.iter("{http://www.w3.org/2000/svg}text") if t.text}
-    assert {"Dot", "tanh", "exp", "x", "w", "update of w"} <= texts
+    assert {"x", "w", "update of w"} <= texts
+    for op in ("Dot", "tanh", "exp"):          # ops may carry rewrite marks: tanh{inplace..}
+        assert any(t.startswith(op) for t in texts), (op, texts)
     png = pydotprint(f, str(tmp_path / "g.png"))
     with open(png, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -158,7 +160,7 @@ def test_to_html_is_self_contained(tmp_path):
     urls = set(re.findall(r"https?://[^\"' )]+", page))
     assert urls <= {"http://www.w3.org/2000/svg"}          # the SVG namespace only
     for op in ("Dot", "tanh", "exp"):
-        assert f">{op}</text>" in page
+        assert re.search(rf'class="label"[^>]*>{op}(\{{[^<]*)?</text>', page), op
     assert "float64[?, ?]" in page and "test_graph_pictures.py:" in page
     assert 'class="sub"' in page or not any(
         type(getattr(n.op, "scalar_op", None)).__name__ == "Composite"
@@ -233,4 +235,4 @@ def test_html_renders_nodes_in_headless_chromium(tmp_path):
     n_nodes = re.search(r'<body[^>]*data-nodes="(\d+)"', dom)
     assert n_nodes and int(n_nodes.group(1)) >= len(f.maker.fgraph.toposort()) + 4
     for op in ("Dot", "tanh", "exp"):
-        assert f">{op}</text>" in dom
+        assert re.search(rf'class="label"[^>]*>{op}(\{{[^<]*)?</text>', dom), op
