@@ -79,6 +79,12 @@ def compile_recorder(name=None):
         stack.pop()
         rec.total = rec.elapsed()
         rec.current = "done"
+        if stack:                      # an inner compile counts in the outer one's split
+            parent = stack[-1]
+            for k, v in rec.times.items():
+                parent.add(k, v)
+            parent.built += rec.built
+            parent.cached += rec.cached
         if progress is not None:
             progress.stop()
 
@@ -86,8 +92,8 @@ def compile_recorder(name=None):
 @contextlib.contextmanager
 def phase(name):
     """Count the block's time as compile phase `name` of the current recorder (no-op
-    outside ``function()``). Time already counted by a nested phase (the compiler inside
-    code generation) is not counted twice."""
+    outside ``function()``). Time already counted inside the block (the compiler inside
+    code generation, an inner function's compile) is not counted twice."""
     rec = _recorder()
     if rec is None:
         yield
@@ -99,7 +105,7 @@ def phase(name):
         yield
     finally:
         dt = time.perf_counter() - t0
-        nested = sum(rec.times[k] - before.get(k, 0.0) for k in rec.times if k != name)
+        nested = sum(rec.times[k] - before.get(k, 0.0) for k in rec.times)
         rec.add(name, dt - nested)
         rec.current = prev
 

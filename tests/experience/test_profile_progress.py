@@ -124,3 +124,21 @@ def test_no_progress_line_for_a_fast_compile(monkeypatch):
     x = T.dvector("x")
     symgraph.function([x], x + 1, mode="py")
     assert err.getvalue() == ""
+
+
+def test_inner_function_compiles_count_in_the_outer_split(tmp_path):
+    scan = pytest.importorskip("symgraph.scan").scan
+    X, h0 = T.dmatrix("X"), T.dvector("h0")
+    hs, _ = scan(lambda x, h: T.tanh(x + h * 0.5), sequences=X, outputs_info=h0)
+    with symgraph.change_flags(compiledir=str(tmp_path)):
+        f = symgraph.function([X, h0], hs.sum(), profile=True)
+    xv = np.linspace(-1, 1, 15).reshape(5, 3)
+    h, total = np.zeros(3), 0.0
+    for row in xv:
+        h = np.tanh(row + h * 0.5)
+        total += h.sum()
+    assert np.allclose(f(xv, np.zeros(3)), total)
+    p = f.profile
+    split = sum(p.compile_times.values())
+    assert split <= p.compile_time + 1e-6          # nothing counted twice
+    assert split >= 0.9 * p.compile_time - 0.01    # and the phases cover the compile
