@@ -16,7 +16,8 @@ Choices (see ../shared/MEASUREMENTS.md, section 6):
   by an integer vector with ``atomicAdd`` (repeated indices accumulate, as ``np.add.at``).
 - **Through cupy:** dense algebra (dot, matmul, tensordot: cuBLAS), conv2d (im2col + gemm),
   basic indexing, dimshuffle, uniform and normal draws (cupy's generator seeded from the
-  PCG64 state, which advances on the host: reproducible, but not numpy's numbers). Every other op runs its numpy `perform` on host copies of
+  PCG64 state, which advances on the host: reproducible, but not numpy's numbers).
+  Every other op runs its numpy `perform` on host copies of
   its inputs (``fgraph.placement`` says ``'py'`` for those, ``'cuda'`` for the others).
 - **NVRTC through cupy's private `_NVRTCProgram`** (cupy's public API queries the device to
   pick the arch, so it cannot compile without a GPU): with a device, a cubin for its
@@ -579,7 +580,7 @@ def _crossentropy_thunk(mod, name, node):
             if m == 0:
                 raise IndexError(f"{op}: a label is out of range for 0 classes")
             _launch(fn, plan, (np.int64(rows), np.int64(m), p2, lab, out, bad))
-            if int(bad.get()[0]):
+            if int(to_host(bad)[0]):
                 raise IndexError(f"{op}: a label is out of range for {m} classes")
         storage[0][0] = out
     return perform
@@ -606,7 +607,7 @@ def _inc_rows_thunk(mod, name, node):
         if plan is not None:
             _launch(fn, plan, (np.int64(n), np.int64(inner), np.int64(x.shape[0]),
                                np.int64(inner), cp.ascontiguousarray(idx), v, out, bad))
-            if int(bad.get()[0]):
+            if int(to_host(bad)[0]):
                 raise IndexError(f"{op}: an index is out of bounds for axis 0 with size "
                                  f"{x.shape[0]}")
         storage[0][0] = out
@@ -678,7 +679,8 @@ def _cupy_dimshuffle(node, args):
     return cell[0]
 
 
-_CUPY_OPS = {"DimShuffle": _cupy_dimshuffle, "Dot": _cupy_dot, "MatMul": _cupy_matmul, "TensorDot": _cupy_tensordot,
+_CUPY_OPS = {"DimShuffle": _cupy_dimshuffle, "Dot": _cupy_dot, "MatMul": _cupy_matmul,
+             "TensorDot": _cupy_tensordot,
              "Conv2d": _cupy_conv2d, "Subtensor": _cupy_read}
 
 

@@ -106,3 +106,81 @@ def test_host_thunk_moves_values_both_ways(monkeypatch):
     cuda._host_thunk(node)(node, [np.array([[1.0, 3.0], [4.0, 2.0]])], storage)
     np.testing.assert_array_equal(storage[0][0], [1, 0])
     assert len(moved) == 1 and moved[0] is storage[0][0]
+
+
+class _Kernel:
+    """A stand-in for a loaded kernel: checks each launch against the PTX entry's parameter
+    count (every parameter is 8 bytes: long long or a pointer) and the launch bounds."""
+
+    def __init__(self, name, n_params, launches):
+        self.name, self.n_params, self.launches = name, n_params, launches
+
+    def __call__(self, grid, block, args):
+        assert len(args) == self.n_params, (self.name, len(args), self.n_params)
+        assert len(grid) == 1 and 1 <= grid[0] <= cuda.MAX_GRID
+        assert block == (cuda.BLOCK,)
+        for a in args:
+            assert isinstance(a, (np.int64, np.ndarray)), (self.name, type(a))
+        self.launches.append(self.name)
+
+
+def _numpy_cupy():
+    """The parts of cupy the thunks use, backed by numpy (no device here)."""
+    import types
+    shim = types.SimpleNamespace(**{k: getattr(np, k) for k in (
+        "empty", "empty_like", "ascontiguousarray", "moveaxis", "zeros", "broadcast_to",
+        "array", "asarray", "dot", "matmul", "tensordot", "ndarray")})
+    shim.random = types.SimpleNamespace(default_rng=np.random.default_rng)
+    return shim
+
+
+@needs_nvrtc
+def test_thunks_launch_kernels_with_the_ptx_signatures(compiledir, monkeypatch):
+    """Every thunk runs end to end with numpy standing in for cupy and the kernels replaced
+    by signature checks: the launches match the compiled entries, the outputs have the
+    reference's shapes and dtypes (the values need a device: test_cuda_device.py)."""
+    import re
+    import sys
+    launches = []
+
+    def get_module(source):
+        path, key, parts = cuda.compile_source(source, "ptx", cuda.DEFAULT_ARCH)
+        ptx = open(path).read()
+        entries = {m.group(1): m.group(2).count(".param")
+                   for m in re.finditer(r"\.entry (\w+)\(([^)]*)\)", ptx)}
+        assert all(f".maxntid {cuda.BLOCK}, 1, 1" in ptx for _ in entries)
+
+        class Mod:
+            def get_function(self, name):
+                return _Kernel(name, entries[name], launches)
+        return Mod(), key, parts
+
+    shim = _numpy_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", shim)
+    monkeypatch.setattr(cuda, "get_module", get_module)
+    monkeypatch.setattr(cuda, "require_device", lambda what=None: shim)
+    x, w, i = T.fmatrix("x"), T.fmatrix("w"), T.lvector("i")
+    t3 = T.ftensor3("t3")
+    y = T.ivector("y")
+    h = T.tanh(T.dot(x, w) + 1.5)
+    srng = RandomStream(3)
+    outs = [T.nnet.softmax(h), T.nnet.log_softmax(t3, axis=1), h.sum(axis=0),
+            t3.max(axis=(0, 2), keepdims=True), T.all(t3 > 0, axis=None),
+            T.inc_subtensor(x[i], h[:2]), T.nnet.categorical_crossentropy(T.nnet.softmax(h), y),
+            x[1:, ::2] * 2, h.T + T.exp(x).T[:, 0].dimshuffle(0, "x"), srng.normal((3, 4)),
+            T.argmax(h, axis=1),
+            T.nnet.conv2d(t3.dimshuffle("x", 0, 1, 2), t3[:, :2, :2].dimshuffle("x", 0, 1, 2))]
+    with symgraph.change_flags(device="cuda"):
+        f = symgraph.function([x, w, i, t3, y], outs)
+    fp = symgraph.function([x, w, i, t3, y], outs, mode="py")
+    rng = np.random.default_rng(0)
+    vals = [rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(3, 3)).astype("float32"),
+            np.array([3, -1]), rng.normal(size=(2, 5, 6)).astype("float32"),
+            np.array([0, 1, 2, 1], "int32")]
+    got, want = f(*vals), fp(*vals)
+    for k, (g, wv) in enumerate(zip(got, want)):
+        assert g.dtype == wv.dtype and g.shape == wv.shape, (k, str(outs[k].owner.op))
+    kinds = {name.rsplit("_", 1)[-1] if name.endswith(("_contig", "_strided")) else "row"
+             for name in launches}
+    assert {"contig", "strided", "row"} <= kinds, launches
+    assert len(launches) >= 8
