@@ -2,8 +2,9 @@
 
 Everything is inline (CSS, JavaScript, the SVG drawings); the page fetches nothing, so it
 opens offline and can be mailed or attached to a bug report. The layout is computed here
-(layers by longest path from the inputs, ordered within a layer by the mean position of
-their inputs), so no layout library is needed in the browser.
+(layers by longest path from the inputs, each node then moved down to just above its first
+reader, ordered within a layer by the mean position of its inputs), so no layout library is
+needed in the browser.
 
 The page shows the graph as boxes (apply nodes: orange when they run as C kernels), green
 inputs, grey constants and blue outputs, with edges labelled by type. Clicking a node shows
@@ -51,8 +52,8 @@ def layout(model):
     for it in items:                        # items come in topological order
         p = preds[it["id"]]
         layer[it["id"]] = 1 + max(layer[q] for q in p) if p else 0
-    for it in reversed(items):              # leaves sit just above their first reader
-        if it["kind"] in ("constant", "input") and succs[it["id"]]:
+    for it in reversed(items):              # each item sits just above its first reader
+        if it["kind"] != "output" and succs[it["id"]]:
             layer[it["id"]] = max(0, min(layer[d] for d in succs[it["id"]]) - 1)
     n_layers = 1 + max(layer.values(), default=0)
     rows = [[] for _ in range(n_layers)]
@@ -91,7 +92,8 @@ def _svg(model, prefix):
         out.append(f'<g class="edge" data-src="{prefix}{s}" data-dst="{prefix}{d}">'
                    f'<path d="M{ax:.1f},{ay:.1f} C{ax:.1f},{mid:.1f} {bx:.1f},{mid:.1f} '
                    f'{bx:.1f},{by - 4:.1f}" marker-end="url(#arrow)"/>'
-                   f'<text x="{(ax + bx) / 2 + 4:.1f}" y="{mid:.1f}">{html.escape(lab)}</text>'
+                   f'<text x="{ax + (bx - ax) * 0.3 + 4:.1f}" y="{ay + (by - ay) * 0.3 + 4:.1f}">'
+                   f'{html.escape(lab)}</text>'
                    f'</g>')
     for it in model.items:
         x, y, w, h = boxes[it["id"]]
