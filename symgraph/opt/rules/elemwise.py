@@ -253,15 +253,30 @@ def elemwise_fusion(fgraph, node):
 
 # -- in place -------------------------------------------------------------------------------
 
-#: ops whose outputs are always fresh buffers nobody else holds (a destroyed value must be
-#: one of these, possibly seen through views); other op families add theirs
-FRESH_OUTPUT_OPS = [Elemwise]
+def _fresh_ops():
+    """Ops whose outputs are always new buffers that nobody else holds: a destroyed value
+    must be one of these (possibly seen through views). Elemwise allocates its result;
+    dots return numpy's new arrays (or the C backend's); reductions copy when numpy would
+    alias (reduce._as_out); the nnet ops and Alloc build new arrays. An op elsewhere can
+    say so with ``fresh_outputs = True``."""
+    from ...ops import blas, nnet, reduce
+    from ...ops.alloc import Alloc
+    return (Elemwise, blas.Dot, blas.TensorDot, blas.MatMul, reduce.Reduce, Alloc,
+            nnet.Softmax, nnet.SoftmaxGrad, nnet.LogSoftmax, nnet.LogSoftmaxGrad,
+            nnet.CrossentropyCategorical1Hot, nnet.CrossentropyCategorical1HotGrad,
+            nnet.NegLogProb1Hot, nnet.NegLogProb1HotGrad, nnet.CrossentropyCategoricalDense)
+
+
+_FRESH = []
 
 
 def _fresh(node) -> bool:
-    if isinstance(node.op, Elemwise):
-        return not isinstance(node.op.scalar_op, _ALIASING)
-    return isinstance(node.op, tuple(FRESH_OUTPUT_OPS))
+    op = node.op
+    if isinstance(op, Elemwise):
+        return not isinstance(op.scalar_op, _ALIASING)
+    if not _FRESH:
+        _FRESH.append(_fresh_ops())
+    return isinstance(op, _FRESH[0]) or getattr(op, "fresh_outputs", False) is True
 
 
 def destroyable(fgraph, var, reader) -> bool:
