@@ -233,3 +233,18 @@ def test_rop_with_until():
     r = Rop(xs, x0, v)
     np.testing.assert_allclose(symgraph.function([x0, v], r, mode="py")(1.0, 0.5),
                                0.5 * 2.0 ** np.arange(1, 7))
+
+
+def test_debug_mode_runs_scan_ifelse_and_their_gradients():
+    from symgraph.ifelse import ifelse
+    x, W, h0 = T.dmatrix('x'), T.dmatrix('W'), T.dvector('h0')
+    c = T.iscalar('c')
+    hs = _rnn(x, W, h0)
+    cost = ifelse(c, (hs[-1] ** 2).sum(), hs.sum())
+    outs = [cost] + grad(cost, [x, W])
+    xv, Wv, hv = RNG.random((3, 2)), RNG.random((2, 2)) - 0.5, RNG.random(2)
+    ref = symgraph.function([c, x, W, h0], outs, mode="py")
+    dbg = symgraph.function([c, x, W, h0], outs, mode="DebugMode")
+    for cv in (0, 1):
+        for a, b in zip(dbg(cv, xv, Wv, hv), ref(cv, xv, Wv, hv)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)

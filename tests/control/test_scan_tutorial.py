@@ -223,3 +223,15 @@ def test_random_mask_outside_the_loop_and_draws_inside():
     # without passing the updates, the draw's default update still advances it
     g = theano.function([n], draws)
     assert not np.array_equal(g(2), g(2))
+
+
+def test_until_powers_of_two():
+    # the scan documentation's early-stopping example
+    def power_of_2(previous_power, max_value):
+        return previous_power * 2, theano.scan_module.until(previous_power * 2 > max_value)
+
+    max_value = T.scalar()
+    values, _ = theano.scan(power_of_2, outputs_info=T.constant(1.), non_sequences=max_value,
+                            n_steps=1024)
+    f = theano.function([max_value], values)
+    np.testing.assert_array_equal(f(45), [2., 4., 8., 16., 32., 64.])
