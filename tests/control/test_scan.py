@@ -239,3 +239,44 @@ def test_strict_requires_non_sequences():
     out, _ = symgraph.scan(lambda r, w: r * w, sequences=x, non_sequences=w, strict=True)
     f = symgraph.function([x, w], out, mode="py")
     np.testing.assert_allclose(f(np.ones((2, 2)), np.array([1., 2.])), [[1., 2.], [1., 2.]])
+
+
+def test_step_compiled_with_the_functions_pipeline_or_scans_mode():
+    from symgraph.ops.elemwise import Elemwise
+    x = T.dmatrix('x')
+    out, _ = symgraph.scan(lambda r, h: T.exp(h * 0.5 + r) - 1, sequences=x,
+                           outputs_info=T.zeros_like(x[0]))
+    xv = RNG.random((3, 2))
+    want = symgraph.function([x], out, mode="py")(xv)
+    op = out.owner.op
+    for mode in ("FAST_COMPILE", "FAST_RUN"):
+        f = symgraph.function([x], out, mode=mode)
+        np.testing.assert_allclose(f(xv), want)
+        step = op.inner.function(f.maker.mode).maker.fgraph
+        elemwise = [n for n in step.toposort() if isinstance(n.op, Elemwise)]
+        assert len(elemwise) == 1      # the step's elementwise chain was fused
+    assert "c" in set(op.inner.function(symgraph.Mode("FAST_RUN")).maker.fgraph
+                      .placement.values())
+    # scan(mode=...) overrides the function's mode for the step
+    out_py, _ = symgraph.scan(lambda r, h: T.exp(h * 0.5 + r) - 1, sequences=x,
+                              outputs_info=T.zeros_like(x[0]), mode="py")
+    f = symgraph.function([x], out_py, mode="FAST_RUN")
+    np.testing.assert_allclose(f(xv), want)
+    step = out_py.owner.op.inner.function("py").maker.fgraph
+    assert len([n for n in step.toposort() if isinstance(n.op, Elemwise)]) == 4
+
+
+def test_functions_with_scan_and_ifelse_pickle():
+    import pickle
+    from symgraph.ifelse import ifelse
+    x = T.dmatrix('x')
+    c = T.iscalar('c')
+    hs, _ = symgraph.scan(lambda r, h: T.tanh(h + r), sequences=x,
+                          outputs_info=T.zeros_like(x[0]))
+    out = ifelse(c, hs[-1], hs[0])
+    g = symgraph.gradient.grad(out.sum(), x)
+    f = symgraph.function([c, x], [out, g], mode="FAST_COMPILE")
+    f2 = pickle.loads(pickle.dumps(f))
+    xv = RNG.random((3, 2))
+    for a, b in zip(f(1, xv) + f(0, xv), f2(1, xv) + f2(0, xv)):
+        np.testing.assert_array_equal(a, b)
