@@ -46,7 +46,8 @@ from ..config import config
 from ..ops.elemwise import Elemwise, _check_runtime_broadcast
 from ..types import is_bool, is_float, is_int, upcast
 from . import cache
-from .executor import PyProgram
+from ..graph import Constant
+from .executor import PyProgram, run_error
 
 __all__ = ["CProgram", "build_program", "lower_elemwise", "render", "templates",
            "CFLAGS", "LDFLAGS", "kernels_dir"]
@@ -344,39 +345,73 @@ def _signature(node):
 
 
 def _elemwise_thunk(lib, ffi, k, node):
-    """A `perform`-shaped function calling kernel `k` for Elemwise `node`."""
+    """A `perform`-shaped function calling kernel `k` for Elemwise `node`; its ``compute``
+    attribute maps the input values to the output (the CProgram's fast path)."""
     op = node.op
     ndim = node.outputs[0].ndim
     dtype = node.outputs[0].type.numpy_dtype
     full = [i for i, v in enumerate(node.inputs) if not _is_scalar_type(v)]
     inplace = dict(op.inplace_pattern).get(0)
-    run, from_buffer, new, NULL = lib.sg_run, ffi.from_buffer, ffi.new, ffi.NULL
-    ndarray = np.ndarray
+    run, from_buffer, cast, NULL = lib.sg_run, ffi.from_buffer, ffi.cast, ffi.NULL
+    ndarray, empty = np.ndarray, np.empty
+    scalar_shape = (1,) * ndim
+    # constants: their pointers taken once (the arrays live as long as the graph)
+    const_ptrs = [None] * len(node.inputs)
+    for i, v in enumerate(node.inputs):
+        data = getattr(v, "data", None) if isinstance(v, Constant) else None
+        if type(data) is ndarray and data.flags.c_contiguous and \
+                data.dtype == v.type.numpy_dtype and i != inplace:
+            const_ptrs[i] = from_buffer(data)
+    checks = [(i, const_ptrs[i], i in full) for i in range(len(node.inputs))]
+    first = full[0] if full else None
 
-    def perform(node, args, storage):
+    def general(args):
         args = [a if type(a) is ndarray else np.asarray(a) for a in args]
         if full:
             shape = args[full[0]].shape
             same = all(args[i].shape == shape for i in full)
         else:
-            shape, same = (1,) * ndim, all(a.shape == (1,) * ndim for a in args)
+            shape, same = scalar_shape, all(a.shape == scalar_shape for a in args)
         if not same:
             _check_runtime_broadcast(op, node, args)
             shape = np.broadcast_shapes(*(a.shape for a in args))
-        out = args[inplace] if inplace is not None else np.empty(shape, dtype)
+        out = args[inplace] if inplace is not None else empty(shape, dtype)
         arrays = args + [out]
         if same and all(a.flags.c_contiguous for a in arrays):
-            ptrs = new("void *[]", [from_buffer(a) for a in arrays])
-            run(k, out.size, ptrs, NULL)
+            run(k, out.size, [from_buffer(a) for a in arrays], NULL)
         else:
-            ptrs = new("void *[]", [ffi.cast("void *", a.ctypes.data) for a in arrays])
+            ptrs = [cast("void *", a.ctypes.data) for a in arrays]
             meta = list(shape)
             for a in arrays:
                 meta += [0 if a.shape[d] == 1 and shape[d] != 1 else a.strides[d]
                          for d in range(ndim)]
             meta_arr = np.array(meta, dtype=np.int64)
             run(k, ndim, ptrs, from_buffer("int64_t[]", meta_arr))
-        storage[0][0] = out
+        return out
+
+    def compute(args):
+        # the common case: ndarrays, C-contiguous, full inputs of one shape
+        shape = scalar_shape if first is None else args[first].shape
+        ptrs = []
+        for i, ptr, is_full in checks:
+            if ptr is None:
+                a = args[i]
+                if type(a) is not ndarray or (is_full and a.shape != shape) or \
+                        (ndim and not a.flags.c_contiguous):
+                    return general(args)
+                ptr = from_buffer(a)
+            ptrs.append(ptr)
+        if inplace is None:
+            out = empty(shape, dtype)
+        else:
+            out = args[inplace]
+        ptrs.append(from_buffer(out))
+        run(k, out.size, ptrs, NULL)
+        return out
+
+    def perform(node, args, storage):
+        storage[0][0] = compute(args)
+    perform.compute = compute
     return perform
 
 
@@ -402,12 +437,56 @@ def lowerings():
 
 
 class CProgram(PyProgram):
-    """PyProgram's schedule with the nodes that have C kernels calling them instead."""
+    """PyProgram's schedule with the nodes that have C kernels calling them instead.
+
+    A call runs a lean loop: one closure per step reading and writing the value list
+    (single-output C nodes call their kernel's ``compute`` directly, no storage cells);
+    with a profile or nan_guard it runs PyProgram's loop over the same kernels.
+    """
 
     def __init__(self, fgraph, thunks, nan_guard=False):
         super().__init__(fgraph, nan_guard=nan_guard)
         self.steps = [(thunks.get(node, perform), node, ins, outs, frees)
                       for perform, node, ins, outs, frees in self.steps]
+        self._fast = [_fast_step(*step) for step in self.steps]
+
+    def __call__(self, inputs):
+        if self.profile is not None or self.nan_guard:
+            return super().__call__(inputs)
+        vals = self.template.copy()
+        vals[:self.n_inputs] = inputs
+        for step in self._fast:
+            step(vals)
+        return [vals[i] for i in self.out_idx]
+
+
+def _fast_step(perform, node, ins, outs, frees):
+    """A closure running one step of the schedule on the value list."""
+    compute = getattr(perform, "compute", None)
+    if compute is not None and len(outs) == 1:
+        (o,) = outs
+        def fast(vals):
+            args = [vals[i] for i in ins]
+            try:
+                vals[o] = compute(args)
+            except Exception as e:
+                raise run_error(node, args, e) from e
+            for i in frees:
+                vals[i] = None
+        return fast
+
+    def step(vals):
+        args = [vals[i] for i in ins]
+        storage = [[None] for _ in outs]
+        try:
+            perform(node, args, storage)
+        except Exception as e:
+            raise run_error(node, args, e) from e
+        for j, cell in zip(outs, storage):
+            vals[j] = cell[0]
+        for i in frees:
+            vals[i] = None
+    return step
 
 
 def build_program(fgraph, mode):
