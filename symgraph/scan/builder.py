@@ -86,8 +86,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         _check_strict(params, nonseqs, what, trace)
     op = Scan(graph, len(seq_holders), len(holders) - len(seq_holders), len(ys),
               keep=("all",) * len(carries) + ("last",) * len(update_vars),
-              until=cond is not None, name=name, mode=mode)
-    op.truncate_gradient = int(truncate_gradient)
+              until=cond is not None, name=name, mode=mode,
+              truncate_gradient=truncate_gradient)
     inits = [c for c, _, _ in carries] + update_vars
     node = op.make_node(_n_steps(n_steps, seq_holders, what, trace), *seq_outer, *inits,
                         *params)

@@ -20,7 +20,7 @@ J·v, so Rop costs one loop, not a transposed backward one.
 from __future__ import annotations
 
 from ..grad.reverse import Lop, is_differentiable_dtype as _diff
-from .inner import InnerGraph
+from .inner import InnerGraph, clone_from
 
 __all__ = ["scan_lop", "scan_rop"]
 
@@ -37,7 +37,6 @@ def _fresh(v, batched=False):
 
 
 def scan_lop(op, inputs, outputs, output_grads):
-    from ..graph import clone_replace
     T = _T()
     from .builder import hoist_invariants
     from .op import Scan
@@ -74,7 +73,7 @@ def scan_lop(op, inputs, outputs, output_grads):
     bacc = [_fresh(p_h[i]) for i in dp]
     bp = [_fresh(p_h[i]) for i in range(len(p_h))]
     memo = dict(zip(list(x_h) + list(c_h) + list(p_h), bx + bc + bp))
-    outs = clone_replace(list(new_c) + list(y_o), memo)
+    outs = clone_from(list(new_c) + list(y_o), memo)
     f_c, f_y = outs[:nc], outs[nc:]
     gh_of = dict(zip(gh_idx, bgh))
     lam = [bmu[a] + gh_of[j] if j in gh_of else bmu[a] for a, j in enumerate(dc)]
@@ -98,8 +97,7 @@ def scan_lop(op, inputs, outputs, output_grads):
     back = Scan(graph, len(b_seqs), len(dc) + len(dp), len(dx),
                 keep=("last",) * (len(dc) + len(dp)), name=f"grad_of_{op.name or 'scan'}",
                 mode=op.mode)
-    back.truncate_gradient = -1
-    k = getattr(op, "truncate_gradient", -1)
+    k = op.truncate_gradient
     res = back(T.constant(k if k >= 0 else -1, dtype="int64"), *b_seqs, *mu0, *acc0,
                *b_params)
     res = res if isinstance(res, list) else [res]
@@ -122,7 +120,6 @@ def scan_lop(op, inputs, outputs, output_grads):
 
 def scan_rop(op, inputs, eval_points):
     from ..grad.forward import Rop
-    from ..graph import clone_replace
     from .op import Scan
     T = _T()
     ns, nc, ny = op.n_seqs, op.n_carry, op.n_ys
@@ -154,11 +151,10 @@ def scan_rop(op, inputs, eval_points):
     f_in = list(x_h) + nx + list(c_h) + nct + list(p_h) + npt
     f_out = list(new_c) + d_c + list(y_o) + d_y + until
     graph = InnerGraph(f_in, f_out)
-    graph.outputs = clone_replace(graph.outputs, {})
     fwd = Scan(graph, ns + len(tx), nc + len(tc), ny + len(ty),
                keep=tuple(op.keep) + tuple(op.keep[j] for j in tc), until=op.until,
-               name=f"rop_of_{op.name or 'scan'}", mode=op.mode)
-    fwd.truncate_gradient = getattr(op, "truncate_gradient", -1)
+               name=f"rop_of_{op.name or 'scan'}", mode=op.mode,
+               truncate_gradient=op.truncate_gradient)
     d_init = [e_inits[j] if e_inits[j] is not None else T.zeros_like(inits[j]) for j in tc]
     res = fwd(n_steps, *seqs, *[e_seqs[i] for i in tx], *inits, *d_init, *params,
               *[e_params[i] for i in tp])

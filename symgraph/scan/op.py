@@ -30,7 +30,7 @@ class Scan(Op):
     step's `until` output is true), returning the carry histories (or last carries) and ys."""
 
     def __init__(self, inner, n_seqs, n_carry, n_ys, keep=None, until=False, name=None,
-                 mode=None):
+                 mode=None, truncate_gradient=-1):
         self.inner = inner
         self.n_seqs, self.n_carry, self.n_ys = n_seqs, n_carry, n_ys
         self.n_params = len(inner.inputs) - n_seqs - n_carry
@@ -38,6 +38,7 @@ class Scan(Op):
         self.until = bool(until)
         self.name = name
         self.mode = mode
+        self.truncate_gradient = int(truncate_gradient)
         if len(inner.outputs) != n_carry + n_ys + (1 if until else 0):
             raise ValueError(f"Scan: the step has {len(inner.outputs)} outputs, expected "
                              f"{n_carry} carries + {n_ys} outputs" + (" + until" if until else ""))
@@ -57,7 +58,7 @@ class Scan(Op):
     def with_keep(self, keep):
         """The same loop storing `keep` ('all', 'last' or 'end' per carry)."""
         return Scan(self.inner, self.n_seqs, self.n_carry, self.n_ys, keep, self.until,
-                    self.name, self.mode)
+                    self.name, self.mode, self.truncate_gradient)
 
     # -- parts of the inputs ------------------------------------------------------------
     def split(self, inputs):

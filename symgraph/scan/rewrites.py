@@ -74,8 +74,7 @@ def _mergeable(a, b):
     oa, ob = a.op, b.op
     if a is b or not isinstance(ob, Scan) or oa.until or ob.until or oa.n_seqs == 0:
         return False
-    if (oa.mode, getattr(oa, "truncate_gradient", -1)) != \
-            (ob.mode, getattr(ob, "truncate_gradient", -1)):
+    if (oa.mode, oa.truncate_gradient) != (ob.mode, ob.truncate_gradient):
         return False
     _, sa, _, _ = oa.split(a.inputs)
     n_b, sb, _, _ = ob.split(b.inputs)
@@ -109,8 +108,8 @@ def merge_scans(a, b):
     outs = out_a[:na] + out_b[:nb] + out_a[na:] + out_b[nb:]
     op = Scan(InnerGraph(seq_h + car_a + car_b + par_a + par_b, outs), oa.n_seqs, na + nb,
               oa.n_ys + ob.n_ys, keep=oa.keep + ob.keep,
-              name=f"{oa.name or 'scan'}+{ob.name or 'scan'}", mode=oa.mode)
-    op.truncate_gradient = getattr(oa, "truncate_gradient", -1)
+              name=f"{oa.name or 'scan'}+{ob.name or 'scan'}", mode=oa.mode,
+              truncate_gradient=oa.truncate_gradient)
     node = op.make_node(a.inputs[0], *sa, *ca, *cb, *pa, *pb)
     node.trace = a.trace
     new = node.outputs
