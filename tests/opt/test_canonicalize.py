@@ -193,3 +193,17 @@ def test_sub_graph_reuse_after_canonicalization():
     out = T.exp(x * 1) + T.exp(x + 0)
     f = run([x], out, [V])
     assert op_names(f).count("Exp") == 1
+
+
+def test_fill_of_fill_and_fill_of_an_unread_elemwise():
+    x = T.dmatrix("x")
+    r = T.drow("r")
+    f = run([x, r], T.second(T.second(x, 1.0), r), [X, X[:1] * 2])
+    assert op_names(f) == ["Second"] and "fill_of_fill" in reasons(f)
+    # only the shape of exp(x) * 2 is needed: exp is not computed
+    f = run([x, r], T.second(T.exp(x) * 2, r), [X, X[:1] * 2])
+    assert "Exp" not in op_names(f)
+    # an elemwise read elsewhere stays (it is computed anyway)
+    e = T.exp(x)
+    f = run([x, r], [T.second(e, r), e], [X, X[:1]])
+    assert "Exp" in op_names(f)

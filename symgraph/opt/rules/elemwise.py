@@ -88,6 +88,11 @@ def _fusable(node) -> bool:
     return c_fusable(sop, [i.dtype for i in node.inputs], node.outputs[0].dtype)
 
 
+def _n_steps(node) -> int:
+    sop = node.op.scalar_op
+    return len(sop.steps) if isinstance(sop, Composite) else 1
+
+
 def _expand_only(op) -> bool:
     """A DimShuffle that only inserts broadcastable dimensions (the order is kept)."""
     kept = [o for o in op.new_order if o != "x"]
@@ -118,6 +123,7 @@ class _Fusion:
         self.root = root
         self.bcast = root.outputs[0].type.broadcastable
         self.nodes = {root: None}       # absorbed Elemwise / DimShuffle node -> embedding
+        self.n_steps = _n_steps(root)
 
     def grow(self):
         """Take in producers until none fits; False when nothing was taken in."""
@@ -125,7 +131,7 @@ class _Fusion:
         queue = [(i, None) for i in self.root.inputs]
         blocked = []      # read by nodes outside the tree (so far): retried after progress
         while queue:
-            while queue and len(self.nodes) < MAX_FUSED_STEPS:
+            while queue and self.n_steps < MAX_FUSED_STEPS:
                 var, order = queue.pop()
                 got = self._absorb(fg, var, order)
                 if got is False:
@@ -134,7 +140,7 @@ class _Fusion:
                     blocked.append((var, order))
                 elif got:
                     queue.extend(got)
-            if len(self.nodes) >= MAX_FUSED_STEPS:
+            if self.n_steps >= MAX_FUSED_STEPS:
                 break
             before = len(self.nodes)
             for var, order in blocked:
@@ -168,9 +174,11 @@ class _Fusion:
                 return None
             self.nodes[node] = order
             return [(u, inner)]
-        if not _fusable(node) or _embedded_bcast(var, order) != self.bcast:
+        if not _fusable(node) or _embedded_bcast(var, order) != self.bcast or \
+                self.n_steps + _n_steps(node) > MAX_FUSED_STEPS:
             return None
         self.nodes[node] = order
+        self.n_steps += _n_steps(node)
         return [(i, order) for i in node.inputs]
 
     def build(self):

@@ -231,6 +231,28 @@ def fill_noop(fgraph, node):
     return None
 
 
+@local_rule("canonicalize", M.second, name="fill_of_fill")
+def fill_of_fill(fgraph, node):
+    """fill(fill(x, y), z) -> fill(x, z), and fill(elemwise(a, b), z) -> fill(a, fill(b, z))
+    when nothing else reads the elemwise: only its shape is needed, not its values."""
+    x, z = node.inputs
+    out = _out(node)
+    if is_elemwise(x, S.Second):
+        a, b = x.owner.inputs
+        new = fit(M.second(a, z), out, [a, b, z])
+        return None if new is None else [new]
+    sop = scalar_op_of(x.owner)
+    if sop is None or isinstance(sop, S.Second) or len(fgraph.clients.get(x, ())) != 1 or \
+            fgraph.is_output(x):
+        return None
+    shaped = [i for i in x.owner.inputs if not all(d == 1 for d in i.type.shape)]
+    new = z
+    for i in shaped:
+        new = M.second(i, new)
+    new = fit(new, out, list(x.owner.inputs) + [z])
+    return None if new is None else [new]
+
+
 @local_rule("canonicalize", M.switch, name="switch_constant")
 def switch_constant(fgraph, node):
     """switch(c, a, b) -> a or b when c is constant; switch(c, a, a) -> a."""
