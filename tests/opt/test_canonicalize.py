@@ -207,3 +207,12 @@ def test_fill_of_fill_and_fill_of_an_unread_elemwise():
     e = T.exp(x)
     f = run([x, r], [T.second(e, r), e], [X, X[:1]])
     assert "Exp" in op_names(f)
+
+
+def test_cast_of_cast_keeps_the_rounding_of_a_lossy_middle():
+    i = T.lvector("i")
+    big = np.array([2 ** 53 + 1, 3])
+    # int64 -> float64 rounds 2**53 + 1: the middle cast is not exact, so it stays
+    f = run([i], T.cast(T.cast(i, "float64"), "int64"), [big])
+    assert "cast_cast" not in reasons(f)
+    assert f(big)[0] == 2 ** 53

@@ -140,3 +140,14 @@ def test_log_sum_exp_keeps_axis_and_keepdims():
         ref = np.log(np.exp(v - m).sum(axis=axis, keepdims=True)) + m
         ref = ref if kd else np.squeeze(ref, axis=axis)
         np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_sum_of_filled_empty_and_infinite_values():
+    x = T.dmatrix("x")
+    empty = np.zeros((0, 3))
+    for c in (np.inf, np.nan):
+        f = run([x], T.fill(x, c).sum(), [empty])
+        assert "Sum" in op_names(f)            # inf * 0 would be NaN; the sum of nothing is 0
+        assert f(empty) == 0.0
+    f = run([x], T.fill(x, 2.0).sum(), [empty])
+    assert "Sum" not in op_names(f) and f(empty) == 0.0

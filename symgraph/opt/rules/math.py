@@ -206,6 +206,18 @@ def div_div_constants(fgraph, node):
     return None if new is None else [new]
 
 
+def _holds_exactly(frm, to) -> bool:
+    """Every value of dtype `frm` is a value of `to` (numpy calls int64 -> float64 safe;
+    it is not: 2**53 + 1 rounds)."""
+    if not np.can_cast(frm, to, "safe"):
+        return False
+    f, t = np.dtype(frm), np.dtype(to)
+    if f.kind in "iu" and t.kind in "fc":
+        bits = f.itemsize * 8 - (1 if f.kind == "i" else 0)
+        return bits <= np.finfo(t).nmant + 1
+    return True
+
+
 @local_rule("canonicalize", S.Cast, name="cast_cast")
 def cast_cast(fgraph, node):
     """cast(cast(x, a), b) -> cast(x, b) when a holds every value of x exactly."""
@@ -213,7 +225,7 @@ def cast_cast(fgraph, node):
     if not is_elemwise(mid, S.Cast):
         return None
     (x,) = mid.owner.inputs
-    if not np.can_cast(x.dtype, mid.dtype, "safe"):
+    if not _holds_exactly(x.dtype, mid.dtype):
         return None
     out = _out(node)
     new = x if x.dtype == out.dtype else M.cast(x, out.dtype)
@@ -362,7 +374,7 @@ def log1p_of_add_one(fgraph, node):
         ones = [k for k, i in enumerate(args) if is_const(i, 1)]
         if not ones:
             return None
-        rest = [i for k, i in enumerate(args) if k != ones[0]]
+        rest = [_as(i, s.dtype) for k, i in enumerate(args) if k != ones[0]]
         inner = rest[0] if len(rest) == 1 else M.add(*rest)
     elif isinstance(sop, S.Sub) and is_const(args[0], 1):
         inner = M.neg(_as(args[1], s.dtype))

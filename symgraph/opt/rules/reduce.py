@@ -74,6 +74,13 @@ def log_sum_exp(fgraph, node):
     return None if new is None else [new]
 
 
+def _finite_const(v) -> bool:
+    """A finite constant: c * n is then the sum of n copies of c, n = 0 included (inf * 0
+    would be NaN where the sum of nothing is 0)."""
+    c = const_value(v)
+    return c is not None and bool(np.isfinite(c))
+
+
 def _filled_scalar(v):
     """(value, shape entries) when v is alloc(scalar, *shape) or fill(x, scalar), where an
     entry is an int or an int64 scalar variable; else None."""
@@ -82,14 +89,14 @@ def _filled_scalar(v):
         return None
     if isinstance(node.op, Alloc):
         value = node.inputs[0]
-        if value.ndim != 0:
+        if value.ndim != 0 or not _finite_const(value):
             return None
         entries = [s if v.type.shape[d] is None else v.type.shape[d]
                    for d, s in enumerate(node.inputs[1:])]
         return value, entries
     if is_elemwise(v, S.Second):
         x, value = node.inputs
-        if const_value(value) is None:
+        if not _finite_const(value):
             return None
         entries = [v.type.shape[d] if v.type.shape[d] is not None else shape_i(x, d)
                    for d in range(v.ndim)]
