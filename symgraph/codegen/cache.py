@@ -189,20 +189,35 @@ def get_module(source, cdef, flags, link_flags=()):
             stats["disk_hits"] += 1
         else:
             _writable_dir(shard)
-            with open(os.path.join(shard, key + ".lock"), "a") as lockfile:
-                fcntl.flock(lockfile, fcntl.LOCK_EX)
-                meta = _read_meta(entry)       # another process may have built it
-                mod = _load(entry, key, meta) if meta else None
-                if mod is None:
-                    _discard(entry)
-                    _build(entry, key, parts, source, cdef, flags, link_flags, cc)
-                    mod = _load(entry, key, _read_meta(entry))
-                    if mod is None:
-                        raise CompileError(f"the module built in {entry} does not load")
-                else:
-                    stats["disk_hits"] += 1
+            try:
+                mod = _locked_build(shard, entry, key, parts, source, cdef, flags,
+                                    link_flags, cc)
+            except OSError as e:
+                if isinstance(e, SymgraphError):
+                    raise
+                # a full disk, a quota, a folder gone read-only half way: name the place
+                raise CompiledirError(
+                    f"symgraph could not write the compile cache entry {entry!r} "
+                    f"({e.strerror or e}); free some space there or set config.compiledir "
+                    f"(or SYMGRAPH_COMPILEDIR) to another folder") from e
         _loaded[key] = mod
         return mod, key, parts
+
+
+def _locked_build(shard, entry, key, parts, source, cdef, flags, link_flags, cc):
+    with open(os.path.join(shard, key + ".lock"), "a") as lockfile:
+        fcntl.flock(lockfile, fcntl.LOCK_EX)
+        meta = _read_meta(entry)       # another process may have built it
+        mod = _load(entry, key, meta) if meta else None
+        if mod is None:
+            _discard(entry)
+            _build(entry, key, parts, source, cdef, flags, link_flags, cc)
+            mod = _load(entry, key, _read_meta(entry))
+            if mod is None:
+                raise CompileError(f"the module built in {entry} does not load")
+        else:
+            stats["disk_hits"] += 1
+    return mod
 
 
 def _discard(entry):

@@ -166,6 +166,11 @@ class DebugProgram:
             if hasattr(base, attr):
                 setattr(self, attr, getattr(base, attr))
         self.checked = 0                 # nodes checked (all calls), for tests
+        # the reference: each op's numpy perform (inner graphs of ifelse/scan in 'py' mode)
+        from ..codegen.executor import _perform_of
+        from .mode import Mode
+        py = Mode("py")
+        self.reference = {node: _perform_of(node, py) for _, node, _, _, _ in base.steps}
 
     def __call__(self, inputs):
         from ..codegen.executor import run_error
@@ -179,7 +184,7 @@ class DebugProgram:
             ref_args = [_copy(a) for a in args]
             ref_store = [[None] for _ in outs]
             try:
-                node.op.perform(node, ref_args, ref_store)
+                self.reference[node](node, ref_args, ref_store)
             except Exception as e:
                 raise run_error(node, args, e) from e
             _check_memory(node, "its perform", before, ref_args,
