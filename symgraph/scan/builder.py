@@ -347,57 +347,16 @@ def lift_loop(outputs, holders):
 
 
 def hoist_invariants(graph, n_variant, params):
-    """Move the step's work that depends only on parameters out of the loop: each such
-    value becomes a new parameter computed once outside. Returns (graph, params)."""
-    variant = set(graph.inputs[:n_variant])
-    param_of = dict(zip(graph.inputs[n_variant:], params))
-    nodes = io_toposort(graph.inputs, graph.outputs)
-    for node in nodes:
-        if any(i in variant for i in node.inputs) or _keeps_in_loop(node):
-            variant.update(node.outputs)
-    frontier = []
-    seen = set()
-    for node in nodes:
-        if not any(o in variant for o in node.outputs):
-            continue
-        for i in node.inputs:
-            if i.owner is not None and i not in variant and i not in seen:
-                seen.add(i)
-                frontier.append(i)
-    for o in graph.outputs:
-        if o.owner is not None and o not in variant and o not in seen:
-            seen.add(o)
-            frontier.append(o)
-    frontier = [v for v in frontier if not _cheap(v)]
-    if not frontier:
-        return graph, params
-    outer_vals = clone_from(frontier, param_of)
-    new_holders = [placeholder(v) for v in frontier]
-    new_outs = clone_from(graph.outputs, {**{x: x for x in graph.inputs},
-                                          **dict(zip(frontier, new_holders))})
-    inputs = graph.inputs + new_holders
-    keep = set(_used_inputs(inputs, new_outs))
-    drop = [k for k in range(n_variant, len(inputs)) if inputs[k] not in keep]
-    all_params = list(params) + list(outer_vals)
-    inputs2 = [x for k, x in enumerate(inputs) if k not in drop]
-    params2 = [p for k, p in enumerate(all_params) if k + n_variant not in drop]
-    return InnerGraph(inputs2, new_outs), params2
-
-
-def _keeps_in_loop(node):
-    """Ops that must run every step even when their inputs do not change (none yet)."""
-    return False
+    """The step `graph` (its first `n_variant` inputs change every step, the others are the
+    outer `params`) with the work that depends only on parameters moved out of the loop.
+    Returns (graph, params); parameters the step no longer reads are dropped."""
+    new_graph, frontier = lift_loop(graph.outputs, graph.inputs[:n_variant])
+    return new_graph, clone_from(frontier, dict(zip(graph.inputs[n_variant:], params)))
 
 
 def _cheap(v):
     from ..tensor.var import TensorConstant
     return isinstance(v, TensorConstant)
-
-
-def _used_inputs(inputs, outputs):
-    from ..graph import ancestors
-    anc = set(ancestors(outputs))
-    return [x for x in inputs if x in anc]
 
 
 # -- the thin wrappers -------------------------------------------------------------------
