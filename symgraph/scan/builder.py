@@ -166,11 +166,10 @@ def _loop_updates(updates, roots, first_id, what, trace):
 def _check_strict(params, nonseqs, what, trace):
     from ..graph import graph_inputs
     allowed = set(nonseqs)
-    bad = [p for p in graph_inputs(params) if p not in allowed
-           and not hasattr(p, "data") and not isinstance(p, SharedVariable)]
+    bad = [p for p in graph_inputs(params) if p not in allowed and not hasattr(p, "data")]
     if bad:
-        raise op_build_error(what, bad, "strict=True: the step reads variables that are not "
-                             "among non_sequences", ValueError, trace)
+        raise op_build_error(what, bad, "strict=True: the step reads variables (shared ones "
+                             "included) that are not among non_sequences", ValueError, trace)
 
 
 def _n_steps(n_steps, seq_holders, what, trace):

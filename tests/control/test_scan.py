@@ -236,6 +236,10 @@ def test_strict_requires_non_sequences():
     x = T.dmatrix('x')
     with pytest.raises(ValueError, match="strict"):
         symgraph.scan(lambda r: r * w, sequences=x, strict=True)
+    sw = symgraph.shared(np.ones(2), name="sw")
+    with pytest.raises(ValueError, match="strict"):
+        symgraph.scan(lambda r: r * sw, sequences=x, strict=True)
+    symgraph.scan(lambda r, sw: r * sw, sequences=x, non_sequences=sw, strict=True)
     out, _ = symgraph.scan(lambda r, w: r * w, sequences=x, non_sequences=w, strict=True)
     f = symgraph.function([x, w], out, mode="py")
     np.testing.assert_allclose(f(np.ones((2, 2)), np.array([1., 2.])), [[1., 2.], [1., 2.]])
