@@ -174,3 +174,13 @@ def test_rewriting_a_long_chain_is_fast_and_not_recursive():
     f = symgraph.function([x], v, mode=Mode(excluding=["fusion"]))
     assert n_nodes(f) == 0
     np.testing.assert_array_equal(f([1.5]), [1.5])
+
+
+def test_every_rule_of_symgraph_opt_is_tested_by_name():
+    import pathlib
+    rules_for_mode(Mode("FAST_RUN"))
+    here = pathlib.Path(__file__).parent
+    text = "".join(p.read_text() for p in here.glob("test_*.py"))
+    missing = [r.name for r in REGISTRY if r.fn.__module__.startswith("symgraph.opt.rules")
+               and f'"{r.name}"' not in text and f"'{r.name}'" not in text]
+    assert not missing, missing

@@ -108,7 +108,7 @@ def test_log_of_softmax_and_its_gradient():
     for m in STABLE:
         f = symgraph.function([x], [out, g], mode=m)
         val, grad = f(logits)
-        assert "log_softmax" in reasons(f)
+        assert "log_softmax" in reasons(f) and "log_softmax_grad" in reasons(f)
         np.testing.assert_allclose(val, want, rtol=1e-12)
         assert np.isfinite(grad).all()
         sm = np.exp(want)
@@ -184,3 +184,40 @@ def test_stabilizations_run_in_fast_compile_without_canonicalize():
     f = symgraph.function([x], T.log(1 + T.exp(x)), mode="FAST_COMPILE")
     assert "Softplus" in op_names(f)
     assert f([1000.0])[0] == 1000.0
+
+
+def test_more_sigmoid_and_softmax_forms():
+    x = T.dvector("x")
+    v = np.array([-800.0, 800.0, 0.5])
+    f = symgraph.function([x], T.log1p(-T.nnet.sigmoid(x)))
+    assert "log1m_sigmoid" in reasons(f)
+    np.testing.assert_allclose(f(v), -_softplus(v), rtol=1e-12)
+    f = symgraph.function([x], T.exp(x) / (1 + T.exp(x)), mode="FAST_COMPILE")
+    assert "sigmoid_of_exp_ratio" in reasons(f)
+    np.testing.assert_allclose(f(v), _sigmoid(v), rtol=1e-12)
+
+
+def test_crossentropy_ops_applied_to_a_softmax_directly():
+    from symgraph.ops import nnet as N
+    x = T.dmatrix("x")
+    y = T.lvector("y")
+    t = T.dmatrix("t")
+    sm = N.Softmax(1)(x)
+    logits = np.array([[1e4, 0.0], [0.0, 1e4]])
+    labels = np.array([1, 0])
+    for m in STABLE:
+        f = symgraph.function([x, y], N.CrossentropyCategorical1Hot()(sm, y), mode=m)
+        assert "crossentropy_softmax_1hot" in reasons(f)
+        np.testing.assert_allclose(f(logits, labels), [1e4, 1e4])
+        f = symgraph.function([x, t], N.CrossentropyCategoricalDense()(sm, t), mode=m)
+        assert "crossentropy_softmax_dense" in reasons(f)
+        np.testing.assert_allclose(f(logits, np.eye(2)[labels]), [1e4, 1e4])
+
+
+def test_exp_of_log_softmax_is_softmax():
+    x = T.dmatrix("x")
+    v = np.array([[1.0, 2.0], [3.0, -1.0]])
+    fns = check_against_py([x], T.exp(T.nnet.log_softmax(x)), [v], modes=("FAST_RUN",),
+                           rtol=1e-12)
+    assert "exp_log_softmax" in reasons(fns["FAST_RUN"])
+    assert op_names(fns["FAST_RUN"]) == ["Softmax"]
