@@ -412,6 +412,9 @@ def _elemwise_thunk(lib, ffi, k, node):
     def perform(node, args, storage):
         storage[0][0] = compute(args)
     perform.compute = compute
+    perform.inline = dict(k=k, run=run, from_buffer=from_buffer, NULL=NULL, empty=empty,
+                          const_ptrs=const_ptrs, full=full, ndim=ndim, dtype=dtype,
+                          inplace=inplace, scalar_shape=scalar_shape, general=general)
     return perform
 
 
@@ -439,54 +442,98 @@ def lowerings():
 class CProgram(PyProgram):
     """PyProgram's schedule with the nodes that have C kernels calling them instead.
 
-    A call runs a lean loop: one closure per step reading and writing the value list
-    (single-output C nodes call their kernel's ``compute`` directly, no storage cells);
-    with a profile or nan_guard it runs PyProgram's loop over the same kernels.
+    A call runs straight-line Python generated for this schedule (`_straight_line`): the
+    values live in local variables, an Elemwise C node's common case (ndarrays, C-contiguous,
+    full inputs of one shape) calls its kernel inline, other C nodes call their ``compute``
+    and the rest their `perform`. With a profile or nan_guard it runs PyProgram's loop over
+    the same kernels.
     """
 
     def __init__(self, fgraph, thunks, nan_guard=False):
         super().__init__(fgraph, nan_guard=nan_guard)
         self.steps = [(thunks.get(node, perform), node, ins, outs, frees)
                       for perform, node, ins, outs, frees in self.steps]
-        self._fast = [_fast_step(*step) for step in self.steps]
+        self.run_source, self._run = _straight_line(self)
 
     def __call__(self, inputs):
         if self.profile is not None or self.nan_guard:
             return super().__call__(inputs)
-        vals = self.template.copy()
-        vals[:self.n_inputs] = inputs
-        for step in self._fast:
-            step(vals)
-        return [vals[i] for i in self.out_idx]
+        return self._run(inputs)
 
 
-def _fast_step(perform, node, ins, outs, frees):
-    """A closure running one step of the schedule on the value list."""
-    compute = getattr(perform, "compute", None)
-    if compute is not None and len(outs) == 1:
-        (o,) = outs
-        def fast(vals):
-            args = [vals[i] for i in ins]
-            try:
-                vals[o] = compute(args)
-            except Exception as e:
-                raise run_error(node, args, e) from e
-            for i in frees:
-                vals[i] = None
-        return fast
+def _elemwise_inline(s, info, ins, out):
+    """Lines computing Elemwise step `s` inline (kernel `info`), its general path else."""
+    ns = {f"run{s}": info["run"], f"general{s}": info["general"], f"dt{s}": info["dtype"],
+          f"shape{s}": info["scalar_shape"]}
+    args = [f"v{i}" for i in ins]
+    ptrs, types, shapes, contig = [], [], [], []
+    full, first = info["full"], (info["full"][0] if info["full"] else None)
+    for j, (a, ptr) in enumerate(zip(args, info["const_ptrs"])):
+        if ptr is not None:
+            ns[f"p{s}_{j}"] = ptr
+            ptrs.append(f"p{s}_{j}")
+            continue
+        ptrs.append(f"fb({a})")
+        types.append(f"type({a}) is ndarray")
+        if j in full and j != first:
+            shapes.append(f"{a}.shape == {args[first]}.shape")
+        if info["ndim"]:
+            contig.append(f"{a}.flags.c_contiguous")
+    cond = " and ".join(types + shapes + contig) or "True"
+    inplace = info["inplace"]
+    alloc = (args[inplace] if inplace is not None else
+             f"empty({args[first] + '.shape' if first is not None else f'shape{s}'}, dt{s})")
+    lines = [f"if {cond}:",
+             f"    v{out} = {alloc}",
+             f"    run{s}({info['k']}, v{out}.size, [{', '.join(ptrs)}, fb(v{out})], NULL)",
+             "else:",
+             f"    v{out} = general{s}([{', '.join(args)}])"]
+    return lines, ns
 
-    def step(vals):
-        args = [vals[i] for i in ins]
-        storage = [[None] for _ in outs]
-        try:
-            perform(node, args, storage)
-        except Exception as e:
-            raise run_error(node, args, e) from e
-        for j, cell in zip(outs, storage):
-            vals[j] = cell[0]
-        for i in frees:
-            vals[i] = None
-    return step
+
+def _straight_line(prog):
+    """(source, function) running `prog`'s schedule as straight-line Python."""
+    ns = {"ndarray": np.ndarray, "empty": np.empty}
+    n = prog.n_inputs
+    for i, val in enumerate(prog.template):
+        if i >= n and val is not None:
+            ns[f"v{i}"] = val                      # constants: globals of the function
+    body = []
+    for s, (perform, node, ins, outs, frees) in enumerate(prog.steps):
+        body.append(f"k = {s}")
+        info = getattr(perform, "inline", None)
+        args = ", ".join(f"v{i}" for i in ins)
+        if info is not None and len(outs) == 1:
+            lines, extra = _elemwise_inline(s, info, ins, outs[0])
+            ns.update(extra)
+            ns.setdefault("fb", info["from_buffer"])
+            ns.setdefault("NULL", info["NULL"])
+            body += lines
+        elif getattr(perform, "compute", None) is not None and len(outs) == 1:
+            ns[f"compute{s}"] = perform.compute
+            body.append(f"v{outs[0]} = compute{s}([{args}])")
+        else:
+            ns[f"perform{s}"], ns[f"node{s}"] = perform, node
+            body.append(f"cells = [{', '.join('[None]' for _ in outs)}]")
+            body.append(f"perform{s}(node{s}, [{args}], cells)")
+            body += [f"v{o} = cells[{j}][0]" for j, o in enumerate(outs)]
+        body += [f"v{i} = None" for i in frees]
+    steps, template = prog.steps, prog.template
+
+    def fail(k, exc, local):
+        _, node, ins, _, _ = steps[k]
+        return run_error(node, [local.get(f"v{i}", template[i]) for i in ins], exc)
+    ns["fail"] = fail
+    lines = ["def run(inputs):"]
+    if n:
+        lines.append(f"    {', '.join(f'v{i}' for i in range(n))}, = inputs")
+    lines += ["    k = 0", "    try:"] + [f"        {line}" for line in body or ["pass"]]
+    lines += ["    except Exception as e:",
+              "        raise fail(k, e, locals()) from e",
+              f"    return [{', '.join(f'v{i}' for i in prog.out_idx)}]"]
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<symgraph CProgram>", "exec"), ns)
+    return source, ns["run"]
 
 
 def build_program(fgraph, mode):

@@ -310,6 +310,16 @@ class Function:
         self._update_containers = [v.container for v, _ in maker.updates]
         self._update_lock = threading.Lock()
         self.profile = None
+        # the fast path of __call__: positional ndarrays already of their input's type, no
+        # shared inputs, copies or updates; per input (dtype, ndim, ((dim, static size),))
+        kind = maker.return_as[0]
+        self._fast = None
+        if not self._containers and not any(copy) and len(copy) == n_out and \
+                kind in ("single", "list"):
+            self._fast = [(t.numpy_dtype, t.ndim,
+                           tuple((d, s) for d, s in enumerate(t.shape) if s is not None))
+                          for t in self._types]
+            self._single = kind == "single"
 
     def _convert(self, args, kwargs):
         n = self._n_explicit
@@ -347,6 +357,15 @@ class Function:
         return f"function {self.name!r}" if self.name else "function"
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None and not kwargs and len(args) == len(fast):
+            for v, (dtype, ndim, static) in zip(args, fast):
+                if type(v) is not _ndarray or v.dtype is not dtype or v.ndim != ndim or \
+                        (static and any(v.shape[d] != s for d, s in static)):
+                    break
+            else:
+                results = self.program(list(args))
+                return results[0] if self._single else results
         vals = self._convert(args, kwargs)
         vals += [c.value for c in self._containers]
         results = self.program(vals)
@@ -376,6 +395,9 @@ class Function:
 def _rebuild(spec):
     fn = function(**spec)
     return fn
+
+
+_ndarray = np.ndarray
 
 
 class _Missing:
