@@ -24,11 +24,20 @@ Choices (measured on the 2-core AVX2 build machine, see ../shared/MEASUREMENTS.m
   Python's signs, min/max NaN propagation, sign, abs of ints, bool invert, sigmoid and
   softplus helpers in ``kernels/c/prelude.c.j2``). Inputs are cast to the dtype numpy
   computes in, and ``<tgmath.h>`` picks the float32 functions (expf, ...) for float32.
+- Other kernels, each in its own module: reductions (`reduce_c`, ``reduce.c.j2``), Dot
+  through numpy's own OpenBLAS by function pointers (`blas`, ``gemm.c.j2``), softmax and
+  the label crossentropies (`nnet_c`, ``softmax.c.j2``, ``crossentropy.c.j2``). Each is a
+  `lowerings()` entry; nodes whose kernels would be equal share one.
 - Kept in Python (their `perform`): complex dtypes, float16, integer power (numpy raises on
-  negative exponents), erfinv/psi/trigamma, and every op that is not an Elemwise.
-- Outputs are allocated with numpy; arrays are passed with ``ffi.from_buffer`` (0.3 us; a
-  strided view passes its address instead). One C call per C node: a single entry point
-  running the whole schedule in C is the next step (issue 10).
+  negative exponents), erfinv/psi/trigamma, and every op without a lowering.
+- OpenMP (``config.openmp``): ``-fopenmp``, and loops over more than `OMP_MIN` elements
+  shared among ``OMP_NUM_THREADS`` threads, behind a C branch (a false OpenMP ``if()``
+  clause still costs a libgomp call, ~1.5 us).
+- A call runs straight-line Python generated for the schedule (`CProgram`): values in
+  locals, Elemwise kernels called inline (``ffi.from_buffer`` per array, ~0.35 us;
+  constants' pointers taken once). Measured numbers: ``benchmarks/NOTES-cbackend.md``.
+  One C call per C node: a single entry point running the whole schedule in C is the next
+  step (issue 10).
 
 ``fn.maker.fgraph.placement`` maps every node to ``'c'`` or ``'py'``; the program's
 ``source`` is the generated C and ``cache_info`` its cache key and parts
@@ -359,8 +368,9 @@ def _elemwise_thunk(lib, ffi, k, node):
     const_ptrs = [None] * len(node.inputs)
     for i, v in enumerate(node.inputs):
         data = getattr(v, "data", None) if isinstance(v, Constant) else None
+        # only all-1 constants: a full-shaped one must still meet compute()'s shape check
         if type(data) is ndarray and data.flags.c_contiguous and \
-                data.dtype == v.type.numpy_dtype and i != inplace:
+                data.dtype == v.type.numpy_dtype and i != inplace and i not in full:
             const_ptrs[i] = from_buffer(data)
     checks = [(i, const_ptrs[i], i in full) for i in range(len(node.inputs))]
     first = full[0] if full else None
