@@ -59,6 +59,7 @@ from ..graph import Constant
 from .executor import PyProgram, run_error
 
 __all__ = ["CProgram", "build_program", "lower_elemwise", "render", "templates",
+           "lowerings", "perform_of", "reference_of",
            "CFLAGS", "LDFLAGS", "kernels_dir"]
 
 CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fwrapv",
@@ -351,6 +352,27 @@ def _signature(node):
     # what the kernel's source depends on: not the ndim, not the non-1 static sizes
     return (node.op, tuple((i.dtype, _is_scalar_type(i)) for i in node.inputs),
             tuple(o.dtype for o in node.outputs))
+
+
+def perform_of(compute):
+    """A `perform`-shaped function around ``compute(args) -> output`` (one output); the
+    CProgram calls ``compute`` directly."""
+    def perform(node, args, storage):
+        storage[0][0] = compute(args)
+    perform.compute = compute
+    return perform
+
+
+def reference_of(node):
+    """``args -> output`` by the node's numpy `perform` (kernels fall back to it for the
+    cases they leave to numpy, e.g. to raise numpy's error)."""
+    op = node.op
+
+    def reference(args):
+        cells = [[None]]
+        op.perform(node, args, cells)
+        return cells[0][0]
+    return reference
 
 
 def _elemwise_thunk(lib, ffi, k, node):

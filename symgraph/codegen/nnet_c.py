@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import nnet as N
+from .cbackend import perform_of, reference_of
 
 __all__ = ["lower_nnet"]
 
@@ -77,11 +78,13 @@ def _axis_thunk(lib, ffi, k, node):
     def ptr(a):
         return from_buffer(a) if a.flags.c_contiguous else cast("void *", a.ctypes.data)
 
-    def perform(node, args, storage):
+    reference = reference_of(node)
+
+    def compute(args):
         arrays = [_elements(a, d) for a, d in zip(args, dtypes)]
         shape = arrays[0].shape
         if any(a.shape != shape for a in arrays) or axis >= len(shape):
-            return node.op.perform(node, args, storage)
+            return reference(args)
         out = np.empty(shape, out_dtype)
         ops = arrays + [out]
         kept = [d for d in range(len(shape)) if d != axis]
@@ -91,8 +94,8 @@ def _axis_thunk(lib, ffi, k, node):
                          *[a.strides[axis] // a.itemsize for a in ops]], dtype=np.int64)
         if out.size:
             run(k, 0, [ptr(a) for a in ops], from_buffer("int64_t[]", meta))
-        storage[0][0] = out
-    return perform
+        return out
+    return perform_of(compute)
 
 
 def _label_thunk(lib, ffi, k, node, kind):
@@ -100,13 +103,15 @@ def _label_thunk(lib, ffi, k, node, kind):
     grad = kind.endswith("_grad")
     run, from_buffer, cast = lib.sg_run, ffi.from_buffer, ffi.cast
 
-    def perform(node, args, storage):
+    reference = reference_of(node)
+
+    def compute(args):
         a = _elements(args[-2], out_dtype)
         y = np.asarray(args[-1])
         n = a.shape[-1] if a.ndim else 0
         lead = a.shape[:-1]
         if a.ndim < 1 or y.shape != lead or a.size == 0:
-            return node.op.perform(node, args, storage)
+            return reference(args)
         a2 = a.reshape(-1, n) if a.ndim != 2 else a
         if any(s % a2.itemsize for s in a2.strides):
             a2 = np.ascontiguousarray(a2)
@@ -121,6 +126,6 @@ def _label_thunk(lib, ffi, k, node, kind):
         meta = np.array([rows, n, a2.strides[0] // a2.itemsize if rows > 1 else n,
                          a2.strides[1] // a2.itemsize], dtype=np.int64)
         if rows and run(k, 0, ptrs, from_buffer("int64_t[]", meta)) != 0:
-            return node.op.perform(node, args, storage)     # the reference's IndexError
-        storage[0][0] = out
-    return perform
+            return reference(args)     # the reference's IndexError
+        return out
+    return perform_of(compute)

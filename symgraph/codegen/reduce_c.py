@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ops import reduce as R
 from ..types import is_float
+from .cbackend import perform_of, reference_of
 
 __all__ = ["lower_reduce"]
 
@@ -118,14 +119,16 @@ def _reduce_thunk(lib, ffi, k, node, kind):
     needs_items = op.identity is None and kind != "lse"
     run, from_buffer, cast, ndarray = lib.sg_run, ffi.from_buffer, ffi.cast, np.ndarray
 
-    def perform(node, args, storage):
+    reference = reference_of(node)
+
+    def compute(args):
         x = args[0]
         if type(x) is not ndarray:
             x = np.asarray(x)
         shape, strides = x.shape, x.strides
         rshape = [shape[d] for d in axes]
         if needs_items and 0 in rshape:
-            return op.perform(node, args, storage)          # numpy's error
+            return reference(args)          # numpy's error
         kshape = [shape[d] for d in kept]
         out = np.empty(kshape, out_dtype)
         rshape, (rst,) = _merge(rshape, [strides[d] for d in axes])
@@ -142,5 +145,5 @@ def _reduce_thunk(lib, ffi, k, node, kind):
         run(k, 0, [xp, from_buffer(out)], from_buffer("int64_t[]", meta))
         if keep_shape:
             out = out.reshape([1 if d in axes else shape[d] for d in range(ndim)])
-        storage[0][0] = out
-    return perform
+        return out
+    return perform_of(compute)
