@@ -474,23 +474,76 @@ def lowerings():
 class CProgram(PyProgram):
     """PyProgram's schedule with the nodes that have C kernels calling them instead.
 
-    A call runs straight-line Python generated for this schedule (`_straight_line`): the
-    values live in local variables, an Elemwise C node's common case (ndarrays, C-contiguous,
-    full inputs of one shape) calls its kernel inline, other C nodes call their ``compute``
-    and the rest their `perform`. With a profile or nan_guard it runs PyProgram's loop over
-    the same kernels.
+    A call runs straight-line Python generated for this schedule (`_straight_line`, up to
+    `STRAIGHT_LINE_MAX` steps): the values live in local variables, an Elemwise C node's
+    common case (ndarrays, C-contiguous, full inputs of one shape) calls its kernel inline,
+    other C nodes call their ``compute`` and the rest their `perform`. Longer schedules loop
+    over one closure per step (`_looped`). With a profile or nan_guard it runs PyProgram's
+    loop over the same kernels.
     """
 
     def __init__(self, fgraph, thunks, nan_guard=False):
         super().__init__(fgraph, nan_guard=nan_guard)
         self.steps = [(thunks.get(node, perform), node, ins, outs, frees)
                       for perform, node, ins, outs, frees in self.steps]
-        self.run_source, self._run = _straight_line(self)
+        if len(self.steps) <= STRAIGHT_LINE_MAX:
+            self.run_source, self._run = _straight_line(self)
+        else:
+            self.run_source, self._run = None, _looped(self)
 
     def __call__(self, inputs):
         if self.profile is not None or self.nan_guard:
             return super().__call__(inputs)
         return self._run(inputs)
+
+
+# schedules up to this many steps run as generated straight-line Python; Python's compile()
+# costs ~0.1-0.3 ms a step (measured), so longer ones loop over one closure per step
+STRAIGHT_LINE_MAX = 40
+
+
+def _looped(prog):
+    """A function running `prog`'s schedule as a loop over one closure per step."""
+    steps = [_fast_step(*step) for step in prog.steps]
+    template, n, out_idx = prog.template, prog.n_inputs, prog.out_idx
+
+    def run(inputs):
+        vals = template.copy()
+        vals[:n] = inputs
+        for step in steps:
+            step(vals)
+        return [vals[i] for i in out_idx]
+    return run
+
+
+def _fast_step(perform, node, ins, outs, frees):
+    """A closure running one step of the schedule on the value list."""
+    compute = getattr(perform, "compute", None)
+    if compute is not None and len(outs) == 1:
+        (o,) = outs
+
+        def fast(vals):
+            args = [vals[i] for i in ins]
+            try:
+                vals[o] = compute(args)
+            except Exception as e:
+                raise run_error(node, args, e) from e
+            for i in frees:
+                vals[i] = None
+        return fast
+
+    def step(vals):
+        args = [vals[i] for i in ins]
+        cells = [[None] for _ in outs]
+        try:
+            perform(node, args, cells)
+        except Exception as e:
+            raise run_error(node, args, e) from e
+        for j, cell in zip(outs, cells):
+            vals[j] = cell[0]
+        for i in frees:
+            vals[i] = None
+    return step
 
 
 def _elemwise_inline(s, info, ins, out):

@@ -1,5 +1,5 @@
-"""The CProgram's straight-line Python (values in locals, Elemwise kernels inline) and
-Function's fast path: same results and errors as the numpy executor, for inputs that take
+"""The CProgram's straight-line Python (values in locals, Elemwise kernels inline), its loop
+of closures for long schedules, and Function's fast path: same results and errors as the numpy executor, for inputs that take
 the fast path and for those that do not (lists, strided views, broadcasting, wrong
 shapes)."""
 import numpy as np
@@ -7,11 +7,16 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
+from symgraph.codegen import cbackend
 
 RNG = np.random.default_rng(9)
 
 
-def test_straight_line_program_matches_py_on_fast_and_general_paths(compiledir):
+@pytest.mark.parametrize("straight", [True, False])
+def test_straight_line_program_matches_py_on_fast_and_general_paths(compiledir, monkeypatch,
+                                                                    straight):
+    if not straight:     # a long schedule: the loop over one closure per step
+        monkeypatch.setattr(cbackend, "STRAIGHT_LINE_MAX", 0)
     x, y, r = T.dmatrix("x"), T.dvector("y"), T.drow("r")
     z = T.dscalar("z")
     outs = [T.exp(x) * y + 1.0, T.sum(x * r, axis=1), T.max(x) + z, x, T.constant(3.0),
@@ -19,7 +24,10 @@ def test_straight_line_program_matches_py_on_fast_and_general_paths(compiledir):
     fc = symgraph.function([x, y, r, z], outs)
     fp = symgraph.function([x, y, r, z], outs, mode="py")
     src = fc.program.run_source
-    assert src.startswith("def run(inputs):") and "for " not in src
+    if straight:
+        assert src.startswith("def run(inputs):") and "for " not in src
+    else:
+        assert src is None
     a, b, c = RNG.normal(size=(4, 5)), RNG.normal(size=5), RNG.normal(size=(1, 5))
     cases = [(a, b, c, np.asarray(0.5)),                       # fast path
              (a.T.copy().T, b[::-1], c, 0.5),                   # strided, Python float
