@@ -28,7 +28,7 @@ from .config import config
 __all__ = ["ProfileStats", "CompileRecorder", "compile_recorder", "phase", "PROGRESS_AFTER"]
 
 PROGRESS_AFTER = 1.0        # seconds of compiling before the progress line shows
-_TICK = 0.1
+_TICK = 0.25        # seconds between redraws of the progress line
 _PHASES = ("rewrite", "codegen", "compiler", "cache_load")
 _local = threading.local()
 
