@@ -58,7 +58,7 @@ from .executor import PyProgram
 __all__ = ["CudaUnavailableError", "CACHE_FORMAT", "BLOCK", "DEFAULT_ARCH", "NVRTC_OPTIONS",
            "LaunchPlan", "cupy_or_none", "device_available", "require_device",
            "nvrtc_version", "compile_source", "get_module", "render", "module_source",
-           "lower_node", "elemwise_plan", "rows_plan", "build_program", "CudaProgram",
+           "lower_node", "elemwise_plan", "rows_plan", "reduce_plan", "build_program", "CudaProgram",
            "is_device_array", "device_filter", "to_device", "to_host", "conv2d_forward",
            "stats"]
 
@@ -312,10 +312,12 @@ def module_source(kernels, origins):
 
 
 class LaunchPlan(NamedTuple):
-    """One kernel launch: the function name, grid and block sizes (x only)."""
+    """One kernel launch: the function name, grid (x, and y for the parts of a split row)
+    and block size."""
     kernel: str
     grid: int
     block: int
+    grid_y: int = 1
 
 
 def elemwise_plan(name, n):
@@ -327,10 +329,35 @@ def elemwise_plan(name, n):
 
 
 def rows_plan(name, rows):
-    """The launch of a row kernel (reduce, softmax): one block per row."""
+    """The launch of a row kernel (softmax): one block per row."""
     if rows == 0:
         return None
     return LaunchPlan(name, min(rows, MAX_GRID), BLOCK)
+
+
+SMALL_ROW = 16          # rows at most this long: one thread per row (`_small`)
+SPLIT_ROW = 16 * BLOCK  # rows longer than this, when there are few: split over blocks
+FEW_BLOCKS = 1024       # fewer (row, part) blocks than this leave a big GPU idle
+
+
+def reduce_plan(name, rows, m):
+    """The launches of a reduction of `rows` rows of `m` elements (kernels of
+    reduce.cu.j2), with the `chunk` each block reduces: ([LaunchPlan...], chunk).
+    Short rows: one thread per row. Long rows: one block per row; when rows are few and
+    long, each row is split into parts over gridDim.y, then `_final` reduces the parts."""
+    if rows == 0:
+        return [], m
+    if m <= SMALL_ROW and rows >= BLOCK:
+        return [LaunchPlan(f"{name}_small", min(-(-rows // BLOCK), MAX_GRID), BLOCK)], m
+    parts = 1
+    if m > SPLIT_ROW and rows < FEW_BLOCKS:
+        parts = min(-(-m // SPLIT_ROW), max(1, FEW_BLOCKS // rows))
+    chunk = -(-m // parts) if m else 0
+    parts = -(-m // chunk) if m else 1
+    first = LaunchPlan(name, min(rows, MAX_GRID), BLOCK, parts)
+    if parts == 1:
+        return [first], chunk
+    return [first, LaunchPlan(f"{name}_final", min(rows, MAX_GRID), BLOCK)], chunk
 
 
 # -- lowering: node -> (kernel source, device thunk factory) ----------------------------------
@@ -380,7 +407,7 @@ def _reduce_source(node, name):
     else:
         combine = op.combine.format(a="a", b="b")
     if op.identity is None:
-        init = f"(({acc})row[0])"
+        init = f"(({acc})row[lo])"
     else:
         init = _literal(op.identity, acc)
     return render("reduce", name=name, origin=f"{name}: {_origin(node)}", in_ctype=CTYPE[din],
@@ -447,7 +474,11 @@ def lower_node(node, name):
 
 def kernel_names(kind, name):
     """The ``extern "C"`` functions a lowered kernel of `kind` defines."""
-    return [f"{name}_contig", f"{name}_strided"] if kind == "elemwise" else [name]
+    if kind == "elemwise":
+        return [f"{name}_contig", f"{name}_strided"]
+    if kind == "reduce":
+        return [name, f"{name}_final", f"{name}_small"]
+    return [name]
 
 
 def launch_args_elemwise(node, shapes, strides_list, itemsizes, contiguous):
@@ -482,7 +513,8 @@ def reduce_layout(shape, axes, keepdims):
 # -- device thunks ----------------------------------------------------------------------------
 
 def _launch(fn, plan, args):
-    fn((plan.grid,), (plan.block,), tuple(args))
+    grid = (plan.grid,) if plan.grid_y == 1 else (plan.grid, plan.grid_y)
+    fn(grid, (plan.block,), tuple(args))
 
 
 def _elemwise_thunk(mod, name, node):
@@ -526,7 +558,7 @@ def _elemwise_thunk(mod, name, node):
 def _reduce_thunk(mod, name, node):
     import cupy as cp
     op = node.op
-    fn = mod.get_function(name)
+    fns = {k: mod.get_function(k) for k in kernel_names("reduce", name)}
     dtype = node.outputs[0].type.numpy_dtype
     host = _host_thunk(node)
 
@@ -537,9 +569,17 @@ def _reduce_thunk(mod, name, node):
             return host(node, args, storage)            # numpy's error for an empty max
         xt = cp.ascontiguousarray(x.transpose(perm))
         out = cp.empty(rows, dtype)
-        plan = rows_plan(name, rows)
-        if plan is not None:
-            _launch(fn, plan, (np.int64(rows), np.int64(m), xt, out))
+        plans, chunk = reduce_plan(name, rows, m)
+        if len(plans) == 1:
+            _launch(fns[plans[0].kernel], plans[0], (np.int64(rows), np.int64(m),
+                                                     np.int64(chunk), xt, out))
+        elif plans:
+            first, final = plans
+            parts = np.int64(first.grid_y)
+            partial = cp.empty(rows * first.grid_y, dtype)
+            _launch(fns[first.kernel], first, (np.int64(rows), np.int64(m), np.int64(chunk),
+                                               xt, partial))
+            _launch(fns[final.kernel], final, (np.int64(rows), parts, parts, partial, out))
         storage[0][0] = out.reshape(oshape)
     return perform
 

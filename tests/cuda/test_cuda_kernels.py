@@ -260,13 +260,59 @@ def test_cache_stores_ptx_and_second_compile_is_a_hit(fresh_compiledir, tmp_path
 
 def test_launch_plans():
     assert cuda.elemwise_plan("k", 0) is None
-    assert cuda.elemwise_plan("k", 1) == ("k", 1, cuda.BLOCK)
+    assert cuda.elemwise_plan("k", 1) == ("k", 1, cuda.BLOCK, 1)
     assert cuda.elemwise_plan("k", cuda.BLOCK + 1).grid == 2
     big = cuda.elemwise_plan("k", 10 ** 12)
     assert big.grid == cuda.MAX_GRID and big.block == cuda.BLOCK     # grid-stride beyond
+    assert cuda.elemwise_plan("k", 5).grid_y == 1
     assert cuda.rows_plan("k", 0) is None
-    assert cuda.rows_plan("k", 7) == ("k", 7, cuda.BLOCK)
+    assert cuda.rows_plan("k", 7) == ("k", 7, cuda.BLOCK, 1)
     assert cuda.rows_plan("k", 10 ** 9).grid == cuda.MAX_GRID
+
+
+def _emulate_reduce(plans, chunk, rows, m, x, combine, init):
+    """What the reduce kernels of `plans` compute (reduce.cu.j2), block by block."""
+    def block(row, lo, hi):
+        a = init(row, lo)
+        for j in range(lo, hi):
+            a = combine(a, row[j])
+        return a
+    first = plans[0]
+    if first.kernel.endswith("_small"):
+        return [block(x[r], 0, m) for r in range(rows)]
+    parts = first.grid_y
+    partial = [block(x[r], p * chunk, min(m, (p + 1) * chunk))
+               for r in range(rows) for p in range(parts)]
+    if len(plans) == 1:
+        return partial
+    assert plans[1].kernel.endswith("_final") and plans[1].grid_y == 1
+    return [block(partial[r * parts:(r + 1) * parts], 0, parts) for r in range(rows)]
+
+
+@pytest.mark.parametrize("rows,m", [(1, 1), (1, 10 ** 5), (3, 70000), (2000, 5), (300, 16),
+                                    (10, 17), (5000, 300), (1, 0), (4, 0), (0, 9)])
+def test_reduce_plans_cover_every_element_once(rows, m):
+    plans, chunk = cuda.reduce_plan("k", rows, m)
+    if rows == 0:
+        assert plans == []
+        return
+    for p in plans:
+        assert p.block == cuda.BLOCK and 1 <= p.grid <= cuda.MAX_GRID
+    if m <= cuda.SMALL_ROW and rows >= cuda.BLOCK:
+        assert [p.kernel for p in plans] == ["k_small"]
+    elif m > cuda.SPLIT_ROW and rows < cuda.FEW_BLOCKS:
+        assert [p.kernel for p in plans] == ["k", "k_final"] and plans[0].grid_y > 1
+        assert (plans[0].grid_y - 1) * chunk < m <= plans[0].grid_y * chunk
+    else:
+        assert [p.kernel for p in plans] == ["k"] and plans[0].grid_y == 1
+    if rows * m > 10 ** 6:
+        return
+    x = np.random.default_rng(rows + m).integers(-50, 50, size=(rows, m))
+    got = _emulate_reduce(plans, chunk, rows, m, x, lambda a, b: a + b, lambda row, lo: 0)
+    np.testing.assert_array_equal(got, x.sum(axis=1))
+    if m:
+        got = _emulate_reduce(plans, chunk, rows, m, x, max, lambda row, lo: row[lo])
+        np.testing.assert_array_equal(got, x.max(axis=1))
 
 
 def _emulate_strided(args, arrays, ndim):

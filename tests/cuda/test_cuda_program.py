@@ -117,7 +117,9 @@ class _Kernel:
 
     def __call__(self, grid, block, args):
         assert len(args) == self.n_params, (self.name, len(args), self.n_params)
-        assert len(grid) == 1 and 1 <= grid[0] <= cuda.MAX_GRID
+        assert len(grid) in (1, 2) and 1 <= grid[0] <= cuda.MAX_GRID
+        if len(grid) == 2:
+            assert grid[1] > 1 and self.name.startswith("sg_k") and "_" not in self.name[3:]
         assert block == (cuda.BLOCK,)
         for a in args:
             assert isinstance(a, (np.int64, np.ndarray)), (self.name, type(a))
@@ -168,7 +170,9 @@ def test_thunks_launch_kernels_with_the_ptx_signatures(compiledir, monkeypatch):
             t3.max(axis=(0, 2), keepdims=True), T.all(t3 > 0, axis=None),
             T.inc_subtensor(x[i], h[:2]), T.nnet.categorical_crossentropy(T.nnet.softmax(h), y),
             x[1:, ::2] * 2, h.T + T.exp(x).T[:, 0].dimshuffle(0, "x"), srng.normal((3, 4)),
-            T.argmax(h, axis=1),
+            T.argmax(h, axis=1), T.sum(T.exp(t3) * 2, axis=None),
+            T.prod(T.ones((2, 40000)) * x[0, 0], axis=1), T.min(T.exp(w), axis=None),
+            T.max(T.ones((300, 4)) * x[0, 0], axis=1),
             T.nnet.conv2d(t3.dimshuffle("x", 0, 1, 2), t3[:, :2, :2].dimshuffle("x", 0, 1, 2))]
     with symgraph.change_flags(device="cuda"):
         f = symgraph.function([x, w, i, t3, y], outs)
@@ -180,7 +184,8 @@ def test_thunks_launch_kernels_with_the_ptx_signatures(compiledir, monkeypatch):
     got, want = f(*vals), fp(*vals)
     for k, (g, wv) in enumerate(zip(got, want)):
         assert g.dtype == wv.dtype and g.shape == wv.shape, (k, str(outs[k].owner.op))
-    kinds = {name.rsplit("_", 1)[-1] if name.endswith(("_contig", "_strided")) else "row"
+    kinds = {name.rsplit("_", 1)[-1] if name.endswith(("_contig", "_strided", "_small",
+                                                       "_final")) else "row"
              for name in launches}
-    assert {"contig", "strided", "row"} <= kinds, launches
+    assert {"contig", "strided", "row", "small", "final"} <= kinds, launches
     assert len(launches) >= 8
