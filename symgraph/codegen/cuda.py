@@ -380,7 +380,8 @@ def _elemwise_source(node, name):
         expr = scalar_c(op.scalar_op, args, dts, out)
     if not expr:
         return None
-    ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v)}
+    inplace = dict(op.inplace_pattern).get(0)
+    ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v), "restrict": k != inplace}
            for k, (v, d) in enumerate(zip(node.inputs, dts))]
     return render("elemwise", name=name, origin=f"{name}: {_origin(node)}", ins=ins,
                   out_ctype=CTYPE[out], expr=expr, body=body, ndim=node.outputs[0].ndim,

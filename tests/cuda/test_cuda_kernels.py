@@ -406,3 +406,12 @@ def test_importing_symgraph_does_not_import_cupy():
     out = subprocess.run([sys.executable, "-c", code], env=env, text=True,
                          capture_output=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_an_input_overwritten_in_place_is_not_restrict():
+    from symgraph.ops import scalar as S
+    x, y = T.dvector(), T.dvector()
+    _, src = cuda.lower_node(Elemwise(S.Add(), {0: 1})(x, y).owner, "k")
+    assert "const double *__restrict__ p0" in src and "const double *p1," in src
+    _, src = cuda.lower_node(Elemwise(S.Add())(x, y).owner, "k")
+    assert "const double *__restrict__ p1" in src
