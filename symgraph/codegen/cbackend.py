@@ -32,7 +32,8 @@ Choices (measured on the 2-core AVX2 build machine, see ../shared/MEASUREMENTS.m
   negative exponents), erfinv/psi/trigamma, and every op without a lowering.
 - OpenMP (``config.openmp``): ``-fopenmp``, and loops over more than `OMP_MIN` elements
   shared among ``OMP_NUM_THREADS`` threads, behind a C branch (a false OpenMP ``if()``
-  clause still costs a libgomp call, ~1.5 us).
+  clause still costs a libgomp call, ~1.5 us); not in functions that call BLAS, whose
+  threads fight OpenMP's (`_uses_blas`), and with ``OMP_WAIT_POLICY=PASSIVE`` unless set.
 - A call runs straight-line Python generated for the schedule (`CProgram`): values in
   locals, Elemwise kernels called inline (``ffi.from_buffer`` per array, ~0.35 us;
   constants' pointers taken once). Measured numbers: ``benchmarks/NOTES-cbackend.md``.
@@ -621,13 +622,25 @@ def _straight_line(prog):
     return source, ns["run"]
 
 
+def _uses_blas(fgraph):
+    """Whether `fgraph` calls BLAS (OpenBLAS's threads and OpenMP's, both spinning on the
+    same cores, made an MLP step's elementwise loops 40-100x slower: measured)."""
+    from ..ops.blas import Dot, MatMul, TensorDot
+    return any(isinstance(n.op, (Dot, MatMul, TensorDot)) or
+               type(n.op).__module__.endswith(".linalg") for n in fgraph.apply_nodes)
+
+
 def build_program(fgraph, mode):
     """A CProgram for `fgraph` (a PyProgram when no node has a C kernel). Sets
     ``fgraph.placement``. Raises cache.NoCompilerError / CompileError when gcc fails."""
     kernels, names, origins, lowered, by_sig = [], [], [], {}, {}
     makers = {}
     rules = lowerings()
-    omp_min = OMP_MIN if config.openmp else 0
+    omp_min = OMP_MIN if config.openmp and not _uses_blas(fgraph) else 0
+    if omp_min:
+        # OpenMP's team sleeps between loops instead of spinning against numpy's OpenBLAS
+        # threads (the user's OMP_WAIT_POLICY wins; read when libgomp loads)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for node in fgraph.toposort():
         for rule in rules:
             found = rule(node, omp_min)
