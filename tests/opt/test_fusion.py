@@ -172,3 +172,14 @@ def test_the_mlp_training_graph_shrinks():
     for m in ("FAST_COMPILE", "FAST_RUN"):
         np.testing.assert_allclose(losses[m], losses["py"], rtol=1e-10)
         np.testing.assert_allclose(losses[m + "_w"], losses["py_w"], rtol=1e-10)
+
+
+def test_a_constant_row_broadcasts_down_a_computed_matrix():
+    # regression: the compiled loop once read a (1, n) constant as if it were (m, n)
+    x = T.dmatrix("x")
+    row = np.array([[0.0, 1.0]])
+    for out in (x + row, T.exp(x) + row, T.second(T.exp(x), row)):
+        check_against_py([x], out, [np.ones((3, 2))], rtol=1e-15)
+        f = symgraph.function([x], out, mode=Mode("FAST_RUN", optimizer=None))
+        g = symgraph.function([x], out, mode="py")
+        np.testing.assert_array_equal(f(np.zeros((3, 2))), g(np.zeros((3, 2))))
