@@ -39,7 +39,7 @@ def _nodes(inputs, outputs):
 def _lower_all(nodes):
     """(kinds by node, module source) for the nodes that lower; asserts their sources name
     their kernels with launch bounds."""
-    kernels, origins, kinds = [], [], {}
+    kernels, origins, kinds, seen = [], [], {}, set()
     for k, node in enumerate(nodes):
         res = cuda.lower_node(node, f"sg_k{k}")
         if res is None:
@@ -49,8 +49,15 @@ def _lower_all(nodes):
             assert f"{fn}(" in src and f"__launch_bounds__({cuda.BLOCK})" in src
         assert 'extern "C" __global__' in src
         kinds[node] = kind
+        # kernels equal but for their name and origin (e.g. other axes) compile once
+        same = "\n".join(line for line in src.replace(f"sg_k{k}", "K").splitlines()
+                         if not line.startswith("/* "))
+        if same in seen:
+            continue
+        seen.add(same)
         kernels.append(src)
         origins.append(str(node.op))
+    _lower_all.compiled = len(kernels)
     return kinds, cuda.module_source(kernels, origins)
 
 
@@ -72,21 +79,20 @@ def _elemwise_lowered(nodes, kinds):
 def test_unary_elemwise_kernels_render_and_compile(compiledir, dtype):
     ins, outs = [], []
     for name, fn, _ref, _rng, _dtypes in cases.UNARY:
-        x0, x2 = T.tensor(dtype, shape=()), T.tensor(dtype, shape=(None, 1, None))
+        x = T.tensor(dtype, shape=(None, 1, None))
         try:
-            o = [fn(x0), fn(x2)]
+            outs.append(fn(x))
         except (TypeError, ValueError, symgraph.errors.SymgraphError):
             continue          # the op refuses this dtype (as numpy's negative of bool)
-        ins += [x0, x2]
-        outs += o
+        ins.append(x)
     nodes = _nodes(ins, outs)
     kinds, source = _lower_all(nodes)
     _elemwise_lowered(nodes, kinds)
-    assert len(kinds) >= len(outs) // 2
+    assert len(kinds) >= len(outs) - 3
     ptx = _ptx(source)
     for node, kind in kinds.items():
         assert kind == "elemwise"
-    assert ptx.count(".entry") == 2 * len(kinds)
+    assert ptx.count(".entry") == 2 * _lower_all.compiled
 
 
 @needs_nvrtc
@@ -99,7 +105,7 @@ def test_binary_elemwise_kernels_render_and_compile(compiledir, da, db):
     for name, fn, _ref, dtypes in cases.BINARY:
         if da not in dtypes and db not in dtypes and da != "bool":
             continue
-        for sa, sb in cases.BROADCAST_PAIRS[:4]:
+        for sa, sb in [((), ()), ((3, 1), (1, 4))]:     # all-scalar operands; broadcasting
             x, y = cases._typed(sa, da), cases._typed(sb, db)
             try:
                 outs.append(fn(x, y))
