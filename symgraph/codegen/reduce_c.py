@@ -47,17 +47,17 @@ def _params(node):
     if x.dtype not in CTYPE or out.dtype not in CTYPE or x.ndim > 32:
         return None
     p = {"in_t": CTYPE[x.dtype], "out_t": CTYPE[out.dtype], "acc_t": CTYPE[out.dtype],
-         "pairwise": False, "init": "0", "combine": "", "better": ""}
+         "pairwise": False, "lanes": False, "init": "0", "combine": "", "better": ""}
     if kind in _INIT:
         p.update(kind="fold", init=_INIT[kind], combine=_COMBINE[kind],
-                 pairwise=kind == "Sum" and is_float(out.dtype))
+                 pairwise=kind == "Sum" and is_float(out.dtype), lanes=kind in ("Any", "All"))
     elif kind in ("Max", "Min"):
         t, high = CTYPE[out.dtype], kind == "Min"
         if is_float(out.dtype):
             comb = f"sg_{kind.lower()}_{t}(acc, v)"
         else:
             comb = f"(v {'<' if high else '>'} acc ? v : acc)"
-        p.update(kind="fold", init=_extreme(out.dtype, high), combine=comb)
+        p.update(kind="fold", init=_extreme(out.dtype, high), combine=comb, lanes=True)
     elif kind in ("Argmax", "Argmin"):
         cmp = ">" if kind == "Argmax" else "<"
         better = f"v {cmp} best"

@@ -116,6 +116,13 @@ def test_nan_inf_and_empty_like_numpy(compiledir):
                   [0.0, -0.0, 0.0, 0.0], [2.0, 5.0, 5.0, -1.0]])
     for k, (got, want) in enumerate(zip(fc(a), fp(a))):
         _close(got, want, a, str(outs[k].owner.op))
+    # long rows: max/min/any/all fold contiguous runs in 8 lanes
+    long = RNG.normal(size=(5, 45))
+    long[1, 3], long[2, 44], long[3, 17] = nan, nan, inf
+    long[4] = 0.0
+    long[4, 40] = -0.5
+    for k, (got, want) in enumerate(zip(fc(long), fp(long))):
+        _close(got, want, long, "long rows " + str(outs[k].owner.op))
     empty_axis = [T.sum(x, axis=1), T.prod(x, axis=1), T.any(x, axis=1), T.all(x, axis=1),
                   T.logsumexp(x, axis=1), T.max(x, axis=0), T.sum(x, axis=0), T.sum(x)]
     fc, fp = _compile_both([x], empty_axis)
