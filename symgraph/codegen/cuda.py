@@ -12,7 +12,8 @@ Choices (see ../shared/MEASUREMENTS.md, section 6):
   ndim (element strides, 0 on broadcast dimensions, negative strides allowed); reductions
   (sum, prod, max, min, any, all over any axes) as one block per output row with a
   shared-memory tree (the reduced axes are moved last first); softmax and log-softmax
-  (two trees per row); categorical crossentropy with integer labels; inc_subtensor of rows
+  (two trees per row); categorical crossentropy with integer labels (from probabilities or
+  log-probabilities); inc_subtensor of rows
   by an integer vector with ``atomicAdd`` (repeated indices accumulate, as ``np.add.at``).
 - **Through cupy:** dense algebra (dot, matmul, tensordot: cuBLAS), conv2d (im2col + gemm),
   basic indexing, dimshuffle, uniform and normal draws (cupy's generator seeded from the
@@ -426,13 +427,15 @@ def _softmax_source(node, name):
 
 
 def _crossentropy_source(node, name):
-    if type(node.op).__name__ != "CrossentropyCategorical1Hot":
+    kind = type(node.op).__name__
+    if kind not in ("CrossentropyCategorical1Hot", "NegLogProb1Hot"):
         return None
     p, labels = node.inputs
     if p.dtype not in ("float32", "float64") or labels.dtype not in CTYPE:
         return None
     return render("crossentropy", name=name, origin=f"{name}: {_origin(node)}",
-                  ctype=CTYPE[p.dtype], label_ctype=CTYPE[labels.dtype], block=BLOCK)
+                  ctype=CTYPE[p.dtype], label_ctype=CTYPE[labels.dtype], block=BLOCK,
+                  from_log=kind == "NegLogProb1Hot")
 
 
 _ATOMIC = ("float32", "float64", "int32", "int64", "uint32", "uint64")

@@ -18,6 +18,7 @@ import symgraph.tensor as T
 from symgraph.codegen import cuda
 from symgraph.errors import CompileError
 from symgraph.ops.elemwise import Elemwise
+from symgraph.ops.nnet import NegLogProb1Hot
 
 from cuda_marks import needs_nvrtc
 
@@ -188,12 +189,15 @@ def test_softmax_crossentropy_and_inc_rows_compile(compiledir, dtype):
     outs = [T.nnet.softmax(x), T.nnet.log_softmax(x),
             T.nnet.categorical_crossentropy(T.nnet.softmax(x), y),
             T.nnet.categorical_crossentropy(x, yl),
+            NegLogProb1Hot()(T.nnet.log_softmax(x), y),
             T.inc_subtensor(x[iv], v)]
     nodes = _nodes([x, y, yl, v, iv], outs)
     kinds, source = _lower_all(nodes)
     got = sorted(set(kinds.values()))
     assert {"softmax", "crossentropy", "inc_rows"} <= set(got), got
     assert "sg_atomic_add" in source
+    assert sum(kinds[n] == "crossentropy" for n in kinds) == 3
+    assert "-log(p[r * m + k])" in source and "= -p[r * m + k]" in source
     _ptx(source)
 
 
