@@ -121,29 +121,41 @@ def _reduce_thunk(lib, ffi, k, node, kind):
 
     reference = reference_of(node)
 
-    def compute(args):
-        x = args[0]
-        if type(x) is not ndarray:
-            x = np.asarray(x)
-        shape, strides = x.shape, x.strides
-        rshape = [shape[d] for d in axes]
-        if needs_items and 0 in rshape:
-            return reference(args)          # numpy's error
+    def layout(shape, strides, itemsize):
+        """(meta, kept shape, keepdims shape) for an input of this shape and strides."""
+        rshape, (rst,) = _merge([shape[d] for d in axes], [strides[d] for d in axes])
         kshape = [shape[d] for d in kept]
-        out = np.empty(kshape, out_dtype)
-        rshape, (rst,) = _merge(rshape, [strides[d] for d in axes])
-        kshape, (kst, kso) = _merge(kshape, [strides[d] for d in kept], list(out.strides))
+        kso = list(np.empty(kshape, out_dtype).strides) if kshape else []
+        kshape, (kst, kso) = _merge(kshape, [strides[d] for d in kept], kso)
         order = 0
         if kind == "fold" and kshape:
-            inner_k = min(abs(s) for s, n in zip(kst, kshape) if n > 1) \
-                if any(n > 1 for n in kshape) else 1 << 62
+            inner_k = min((abs(s) for s, n in zip(kst, kshape) if n > 1), default=1 << 62)
             inner_r = min((abs(s) for s, n in zip(rst, rshape) if n > 1), default=1 << 62)
             order = 1 if inner_k < inner_r else 0
         meta = np.array([order, len(kshape), len(rshape), *kshape, *kst, *kso, *rshape, *rst],
                         dtype=np.int64)
+        out_shape = tuple(shape[d] for d in kept)
+        full_shape = tuple(1 if d in axes else shape[d] for d in range(ndim)) \
+            if keep_shape else out_shape
+        return from_buffer("int64_t[]", meta), out_shape, full_shape, meta
+
+    layouts = {}            # (shape, strides) -> layout: read-only, so shared by threads
+
+    def compute(args):
+        x = args[0]
+        if type(x) is not ndarray:
+            x = np.asarray(x)
+        key = (x.shape, x.strides)
+        lay = layouts.get(key)
+        if lay is None:
+            if needs_items and any(x.shape[d] == 0 for d in axes):
+                return reference(args)          # numpy's error
+            if len(layouts) > 64:
+                layouts.clear()
+            lay = layouts[key] = layout(x.shape, x.strides, x.itemsize)
+        meta, out_shape, full_shape, _ = lay
+        out = np.empty(out_shape, out_dtype)
         xp = from_buffer(x) if x.flags.c_contiguous else cast("void *", x.ctypes.data)
-        run(k, 0, [xp, from_buffer(out)], from_buffer("int64_t[]", meta))
-        if keep_shape:
-            out = out.reshape([1 if d in axes else shape[d] for d in range(ndim)])
-        return out
+        run(k, 0, [xp, from_buffer(out)], meta)
+        return out.reshape(full_shape) if keep_shape else out
     return perform_of(compute)
