@@ -178,33 +178,58 @@ def _dot_thunk(lib, ffi, k, node, prov):
     dtype = node.outputs[0].type.numpy_dtype
     nda, ndb = node.inputs[0].ndim, node.inputs[1].ndim
     run, from_buffer, cast, ndarray = lib.sg_run, ffi.from_buffer, ffi.cast, np.ndarray
+    empty = np.empty
 
     def ptr(a):
-        return from_buffer(a) if a.flags.c_contiguous else cast("void *", a.ctypes.data)
+        # from_buffer needs a contiguous buffer: a Fortran-ordered array's transpose is one
+        if a.flags.c_contiguous:
+            return from_buffer(a)
+        if a.flags.f_contiguous:
+            return from_buffer(a.T)
+        return cast("void *", a.ctypes.data)
 
     reference = reference_of(node)
 
-    def compute(args):
-        a, b = args
-        if type(a) is not ndarray or a.dtype != dtype:
-            a = np.asarray(a).astype(dtype, copy=False)
-        if type(b) is not ndarray or b.dtype != dtype:
-            b = np.asarray(b).astype(dtype, copy=False)
+    def layout(a, b):
+        """(copy a?, copy b?, meta, output shape, meta array) for operands of these
+        shapes and strides (a copy's layout depends on its shape only)."""
         K = a.shape[-1]
-        if b.shape[0] != K:
-            return reference([a, b])    # numpy's shape error
         if nda == 2:
-            a, ars, acs = _blas_matrix(a)
+            a2, ars, acs = _blas_matrix(a)
             M = a.shape[0]
         else:
-            (a, acs), ars, M = _blas_vector(a), K, 1
+            (a2, acs), ars, M = _blas_vector(a), K, 1
         if ndb == 2:
-            b, brs, bcs = _blas_matrix(b)
+            b2, brs, bcs = _blas_matrix(b)
             N = b.shape[1]
         else:
-            (b, brs), bcs, N = _blas_vector(b), 1, 1
-        out = np.empty(a.shape[:-1] + b.shape[1:], dtype)
+            (b2, brs), bcs, N = _blas_vector(b), 1, 1
         meta = np.array([M, N, K, ars, acs, brs, bcs], dtype=np.int64)
-        run(k, 0, [ptr(a), ptr(b), from_buffer(out)], from_buffer("int64_t[]", meta))
+        return (a2 is not a, b2 is not b, from_buffer("int64_t[]", meta),
+                a.shape[:-1] + b.shape[1:], meta)
+
+    layouts = {}            # (shapes, strides) -> layout: read-only, so shared by threads
+
+    def compute(args):
+        a, b = args
+        if type(a) is not ndarray or a.dtype is not dtype and a.dtype != dtype:
+            a = np.asarray(a).astype(dtype, copy=False)
+        if type(b) is not ndarray or b.dtype is not dtype and b.dtype != dtype:
+            b = np.asarray(b).astype(dtype, copy=False)
+        key = (a.shape, a.strides, b.shape, b.strides)
+        lay = layouts.get(key)
+        if lay is None:
+            if b.shape[0] != a.shape[-1]:
+                return reference([a, b])    # numpy's shape error
+            if len(layouts) > 64:
+                layouts.clear()
+            lay = layouts[key] = layout(a, b)
+        copy_a, copy_b, meta, out_shape, _ = lay
+        if copy_a:
+            a = np.ascontiguousarray(a)
+        if copy_b:
+            b = np.ascontiguousarray(b)
+        out = empty(out_shape, dtype)
+        run(k, 0, [ptr(a), ptr(b), from_buffer(out)], meta)
         return out
     return perform_of(compute)
