@@ -717,15 +717,49 @@ def _cupy_read(node, args):
     return x[index]
 
 
-def _cupy_dimshuffle(node, args):
+def _own_perform(node, args):
+    """The op's numpy `perform` on cupy arrays: the numpy functions it calls (np.sum,
+    np.exp, np.transpose...) dispatch to cupy (``__array_function__``/``__array_ufunc__``).
+    None (the host runs it) when the perform converts to numpy, which cupy refuses."""
     cell = [None]
-    node.op.perform(node, args, [cell])    # np.transpose and reshape dispatch to cupy
-    return cell[0]
+    try:
+        node.op.perform(node, args, [cell])
+    except TypeError:
+        return None
+    return cell[0] if is_device_array(cell[0]) else None
 
 
-_CUPY_OPS = {"DimShuffle": _cupy_dimshuffle, "Dot": _cupy_dot, "MatMul": _cupy_matmul,
-             "TensorDot": _cupy_tensordot,
-             "Conv2d": _cupy_conv2d, "Subtensor": _cupy_read}
+def _labels_flat(op, labels, m):
+    """Flat row offsets r * m + label (negative labels wrap), IndexError when out of range."""
+    import cupy as cp
+    lab = labels.reshape(-1).astype(np.int64)
+    if lab.size and bool(((lab < -m) | (lab >= m)).any()):
+        raise IndexError(f"{op}: a label is out of range for {m} classes")
+    return cp.arange(lab.size, dtype=np.int64) * m + lab % max(m, 1)
+
+
+def _cupy_scatter_grad(node, args):
+    """NegLogProb1HotGrad (-g at the labels) and CrossentropyCategorical1HotGrad
+    (-g / p at the labels) into zeros like the distribution."""
+    import cupy as cp
+    g, p, y = args
+    dtype = node.outputs[0].type.numpy_dtype
+    m = p.shape[-1]
+    flat = _labels_flat(node.op, y, m)
+    vals = -g.reshape(-1)
+    if type(node.op).__name__ == "CrossentropyCategorical1HotGrad":
+        vals = vals / p.reshape(-1)[flat]
+    out = cp.zeros(p.size, dtype)
+    out[flat] = vals.astype(dtype)
+    return out.reshape(p.shape)
+
+
+_CUPY_OPS = {"DimShuffle": _own_perform, "SoftmaxGrad": _own_perform,
+             "LogSoftmaxGrad": _own_perform, "_AxisSum": _own_perform,
+             "Dot": _cupy_dot, "MatMul": _cupy_matmul, "TensorDot": _cupy_tensordot,
+             "Conv2d": _cupy_conv2d, "Subtensor": _cupy_read,
+             "NegLogProb1HotGrad": _cupy_scatter_grad,
+             "CrossentropyCategorical1HotGrad": _cupy_scatter_grad}
 
 
 def _random_thunk(node):
