@@ -31,6 +31,11 @@ Choices (see ../shared/MEASUREMENTS.md, section 6):
   ``Out(y, borrow=True)`` (then a cupy array); shared variables hold cupy arrays and
   updates stay on the device.
 
+Not yet: scan and ifelse bodies run as their own compiled functions on host copies of the
+state each step (no device-resident loop); other shape ops (reshape, concatenate, alloc...)
+and argmax/logsumexp run on the host; kernels have not been run on a GPU in CI (the device
+tests in tests/cuda/test_cuda_device.py run when one is present).
+
 Importing symgraph never imports cupy; this module imports it only when a function is
 built for the device or a kernel is compiled.
 """
