@@ -123,12 +123,14 @@ class Composite(ScalarOp):
         return None
 
     def impl(self, *inputs):
-        inputs = [np.asarray(a) for a in inputs]
+        # Elemwise.perform may have promoted bool inputs to the composite's output dtype;
+        # each step sees its input as the unfused node did
+        inputs = [a if a.dtype == d else a.astype(d)
+                  for a, d in zip(map(np.asarray, inputs), self.input_dtypes)]
         temps = []
         for op, refs, dtype in self.steps:
             args = [self._ref(r, inputs, temps) for r in refs]
-            if op.cast_inputs:
-                args = [a if a.dtype == dtype else a.astype(dtype) for a in args]
+            args = _as_elemwise_would(op, args, dtype)
             res = np.asarray(op.impl(*args))
             if res.dtype != dtype:
                 res = res.astype(dtype)
@@ -235,6 +237,17 @@ class Composite(ScalarOp):
                             else texts[k])
             texts.append(f"{op.name}({', '.join(args)})")
         return texts[-1]
+
+
+def _as_elemwise_would(op, args, dtype):
+    """The arguments an unfused ``Elemwise(op)`` node of output `dtype` passes to
+    ``op.impl`` (the casts of Elemwise.perform)."""
+    if op.cast_inputs:
+        return [a if a.dtype == dtype else a.astype(dtype) for a in args]
+    if dtype != "bool" and op.nin != 3:
+        # numpy refuses negative/subtract/sign/square of bools; the type says int8
+        return [a.astype(dtype) if a.dtype == np.bool_ else a for a in args]
+    return args
 
 
 class _NoC(Exception):

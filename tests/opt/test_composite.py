@@ -103,3 +103,16 @@ def test_no_steps_or_nested_composites_are_refused():
         Composite(("float64",), [], [])
     with pytest.raises(ValueError, match="inline"):
         Composite(("float64",), [], [(_comp(), [("i", 0), ("i", 0)], "float64")])
+
+
+def test_bool_inputs_reach_each_step_as_bools():
+    # Elemwise.perform promotes bool inputs to the output dtype (numpy refuses negative
+    # of bools); a fused invert(bool) must still see bools
+    x = T.TensorType("bool", (None,))("x")
+    outs = [T.tanh(~x), T.cast(~x, "int32"), -x + 1.5, (x & ~x) * 2.0]
+    v = np.array([True, False])
+    want = symgraph.function([x], outs, mode="py")(v)
+    for mode in ("FAST_COMPILE", "FAST_RUN"):
+        for g, w in zip(symgraph.function([x], outs, mode=mode)(v), want):
+            np.testing.assert_array_equal(g, w)
+            assert g.dtype == w.dtype
