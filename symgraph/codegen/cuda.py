@@ -16,7 +16,7 @@ Choices (see ../shared/MEASUREMENTS.md, section 6):
   log-probabilities); inc_subtensor of rows
   by an integer vector with ``atomicAdd`` (repeated indices accumulate, as ``np.add.at``).
 - **Through cupy:** dense algebra (dot, matmul, tensordot: cuBLAS), conv2d (im2col + gemm),
-  basic indexing, dimshuffle, uniform and normal draws (cupy's generator seeded from the
+  basic indexing, dimshuffle, reshape, uniform and normal draws (cupy's generator seeded from the
   PCG64 state, which advances on the host: reproducible, but not numpy's numbers).
   Every other op runs its numpy `perform` on host copies of
   its inputs (``fgraph.placement`` says ``'py'`` for those, ``'cuda'`` for the others).
@@ -32,7 +32,7 @@ Choices (see ../shared/MEASUREMENTS.md, section 6):
   updates stay on the device.
 
 Not yet: scan and ifelse bodies run as their own compiled functions on host copies of the
-state each step (no device-resident loop); other shape ops (reshape, concatenate, alloc...)
+state each step (no device-resident loop); other shape ops (concatenate, alloc, ...)
 and argmax/logsumexp run on the host; kernels have not been run on a GPU in CI (the device
 tests in tests/cuda/test_cuda_device.py run when one is present).
 
@@ -64,7 +64,8 @@ from .executor import PyProgram
 __all__ = ["CudaUnavailableError", "CACHE_FORMAT", "BLOCK", "DEFAULT_ARCH", "NVRTC_OPTIONS",
            "LaunchPlan", "cupy_or_none", "device_available", "require_device",
            "nvrtc_version", "compile_source", "get_module", "render", "module_source",
-           "lower_node", "elemwise_plan", "rows_plan", "reduce_plan", "build_program", "CudaProgram",
+           "lower_node", "elemwise_plan", "rows_plan", "reduce_plan", "build_program",
+           "CudaProgram",
            "is_device_array", "device_filter", "to_device", "to_host", "conv2d_forward",
            "stats"]
 
@@ -734,6 +735,11 @@ def _own_perform(node, args):
     return cell[0] if is_device_array(cell[0]) else None
 
 
+def _cupy_reshape(node, args):
+    x, shp = args
+    return _own_perform(node, [x, to_host(shp)])      # the shape vector is read on the host
+
+
 def _labels_flat(op, labels, m):
     """Flat row offsets r * m + label (negative labels wrap), IndexError when out of range."""
     import cupy as cp
@@ -760,7 +766,7 @@ def _cupy_scatter_grad(node, args):
 
 
 _CUPY_OPS = {"DimShuffle": _own_perform, "SoftmaxGrad": _own_perform,
-             "LogSoftmaxGrad": _own_perform, "_AxisSum": _own_perform,
+             "LogSoftmaxGrad": _own_perform, "_AxisSum": _own_perform, "Reshape": _cupy_reshape,
              "Dot": _cupy_dot, "MatMul": _cupy_matmul, "TensorDot": _cupy_tensordot,
              "Conv2d": _cupy_conv2d, "Subtensor": _cupy_read,
              "NegLogProb1HotGrad": _cupy_scatter_grad,

@@ -78,13 +78,14 @@ def test_build_program_places_nodes_on_kernels_cupy_and_host(compiledir, monkeyp
     outs = [T.nnet.softmax(h), h.sum(axis=0), T.inc_subtensor(x[i], h[:2]),
             T.argmax(h, axis=1), x[1:, ::2], h.T, srng.normal((3, 4)),
             srng.binomial((2,), p=0.5),
-            symgraph.grad(T.nnet.categorical_crossentropy(T.nnet.softmax(h), i).sum(), w)]
+            symgraph.grad(T.nnet.categorical_crossentropy(T.nnet.softmax(h), i).sum(), w),
+            h.reshape((w.shape[0], -1))]
     with symgraph.change_flags(device="cuda"):
         f = symgraph.function([x, w, i], outs, on_unused_input="ignore")
     place = {type(n.op).__name__: p for n, p in f.maker.fgraph.placement.items()}
     assert place["LogSoftmaxGrad"] == place["NegLogProb1HotGrad"] == "cuda"
     assert place["Softmax"] == place["Sum"] == place["AdvancedIncSubtensor"] == "cuda"
-    assert place["Dot"] == "cuda" and place["Subtensor"] == "cuda"
+    assert place["Dot"] == place["Subtensor"] == place["Reshape"] == "cuda"
     rv = {n.op.dist: p for n, p in f.maker.fgraph.placement.items()
           if type(n.op).__name__ == "RandomVariable"}
     assert rv == {"normal": "cuda", "binomial": "py"}
@@ -175,6 +176,7 @@ def test_thunks_launch_kernels_with_the_ptx_signatures(compiledir, monkeypatch):
             T.argmax(h, axis=1), T.sum(T.exp(t3) * 2, axis=None),
             T.prod(T.ones((2, 40000)) * x[0, 0], axis=1), T.min(T.exp(w), axis=None),
             T.max(T.ones((300, 4)) * x[0, 0], axis=1),
+            (x + 1).reshape((2, 6)),
             symgraph.grad(T.nnet.categorical_crossentropy(T.nnet.softmax(h), y).sum(), w),
             T.nnet.conv2d(t3.dimshuffle("x", 0, 1, 2), t3[:, :2, :2].dimshuffle("x", 0, 1, 2))]
     with symgraph.change_flags(device="cuda"):
