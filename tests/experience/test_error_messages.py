@@ -38,6 +38,8 @@ def test_build_time_shape_error_names_op_types_and_helper_chain():
     assert msg.startswith("add")
     assert "a: TensorType(float64, (2, 3))" in msg and "b: TensorType(float64, (4, 3))" in msg
     assert re.search(rf"{HERE}:{LAYER_LINE} \(in _layer\), called from .*{HERE}:{line}", msg)
+    # the chain stops at the user's code: no frames of pytest, pluggy or the stdlib
+    assert "pluggy" not in msg and "_pytest" not in msg and "runpy" not in msg
 
 
 @pytest.mark.parametrize("mode", ["py", "FAST_RUN"])
