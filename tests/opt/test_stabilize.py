@@ -6,7 +6,7 @@ import pytest
 import symgraph
 import symgraph.tensor as T
 from symgraph import Mode
-from rewrite_helpers import check_against_py, compile_modes, op_names, reasons
+from rewrite_helpers import check_against_py, op_names, reasons
 
 STABLE = ("FAST_RUN", "FAST_COMPILE")
 

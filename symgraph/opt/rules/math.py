@@ -20,10 +20,6 @@ from ..utils import const_like, const_value, fit, is_const, is_elemwise, scalar_
 BOTH = ("canonicalize", "stabilize")
 
 
-def _real_float(v) -> bool:
-    return is_float(v.dtype)
-
-
 def _as(v, dtype):
     """`v` computed in `dtype` (a cast node, or a converted constant)."""
     if v.dtype == dtype:
