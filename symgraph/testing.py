@@ -44,7 +44,8 @@ class RandomGraph:
 
 
 class _Builder:
-    def __init__(self, rng, dtypes, max_ndim, max_dim, differentiable):
+    def __init__(self, rng, dtypes, max_ndim, max_dim, differentiable, exclude=()):
+        self.exclude = frozenset(exclude)
         import symgraph.tensor as T
         self.T = T
         self.rng = rng
@@ -154,7 +155,8 @@ def _g_unary(b):
     table = _UNARY if v.dtype.startswith("float") or b.rng.random() < 0.5 else _UNARY_INT
     if v.dtype == "bool" and table is _UNARY_INT:
         table = {"cast": "T.cast({}, 'int32')", "invert": "~{}"}
-    key = list(table)[int(b.rng.integers(len(table)))]
+    keys = [k for k in table if k not in b.exclude]
+    key = keys[int(b.rng.integers(len(keys)))]
     expr = table[key].format(n)
     return "elemwise", expr, [n], s
 
@@ -181,7 +183,8 @@ def _g_binary(b):
         dtype = None if not b.differentiable else "float64"
         q = b.new_input(shape, dtype=dtype, static=static)
     w, t, m = q
-    key = list(_BINARY)[int(b.rng.integers(len(_BINARY)))]
+    keys = [k for k in _BINARY if k not in b.exclude]
+    key = keys[int(b.rng.integers(len(keys)))]
     if b.rng.random() < 0.5:
         (v, s, n), (w, t, m) = (w, t, m), (v, s, n)
     shape = _bshape(s, t, v.type.shape, w.type.shape)
@@ -372,7 +375,7 @@ OP_GROUPS = {
 
 
 def random_graph(rng, n_nodes, ops=None, dtypes=("float64",), max_ndim=3, max_dim=4,
-                 n_inputs=None, differentiable=False):
+                 n_inputs=None, differentiable=False, exclude=()):
     """A random graph of about `n_nodes` op applications (expressions), as a `RandomGraph`.
 
     >>> g = random_graph(np.random.default_rng(1), 8, ops=("elemwise", "reduce"))
@@ -384,7 +387,9 @@ def random_graph(rng, n_nodes, ops=None, dtypes=("float64",), max_ndim=3, max_di
     the input dtypes to draw from ('float64', 'float32', 'int32', 'int64', 'bool', ...).
     Shapes have up to `max_ndim` dims of sizes 0..`max_dim` (size 1 dims mostly broadcastable,
     empty dims now and then). `differentiable`: every node reads floats only, so the graph
-    has gradients with respect to every input. Outputs are the values no node reads.
+    has gradients with respect to every input. `exclude`: expression kinds never drawn
+    (keys of the unary/binary tables, e.g. ``('invert',)``: keeps a known bug out of a
+    campaign while its regression test tracks it). Outputs are the values no node reads.
     """
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
@@ -395,7 +400,7 @@ def random_graph(rng, n_nodes, ops=None, dtypes=("float64",), max_ndim=3, max_di
                              f"{sorted(OP_GROUPS)}")
     if differentiable and any(not d.startswith("float") for d in dtypes):
         raise ValueError("random_graph(differentiable=True) needs float dtypes")
-    b = _Builder(rng, dtypes, max_ndim, max_dim, differentiable)
+    b = _Builder(rng, dtypes, max_ndim, max_dim, differentiable, exclude)
     T = b.T
     import symgraph  # noqa: F401  (names the generated source uses)
     env = {"T": T, "symgraph": symgraph}
