@@ -26,7 +26,8 @@ Choices (measured on the 2-core AVX2 build machine, see ../shared/MEASUREMENTS.m
   computes in, and ``<tgmath.h>`` picks the float32 functions (expf, ...) for float32.
 - Other kernels, each in its own module: reductions (`reduce_c`, ``reduce.c.j2``), Dot
   through numpy's own OpenBLAS by function pointers (`blas`, ``gemm.c.j2``), softmax and
-  the label crossentropies (`nnet_c`, ``softmax.c.j2``, ``crossentropy.c.j2``). Each is a
+  the label crossentropies (`nnet_c`, ``softmax.c.j2``, ``crossentropy.c.j2``), advanced
+  indexing and its increments (`subtensor_c`, ``take.c.j2``, ``inc_subtensor.c.j2``). Each is a
   `lowerings()` entry; nodes whose kernels would be equal share one.
 - Kept in Python (their `perform`): complex dtypes, float16, integer power (numpy raises on
   negative exponents), erfinv/psi/trigamma, and every op without a lowering.
@@ -469,7 +470,8 @@ def lowerings():
     from .blas import lower_dot
     from .nnet_c import lower_nnet
     from .reduce_c import lower_reduce
-    return [_lower_elemwise_node, lower_reduce, lower_dot, lower_nnet]
+    from .subtensor_c import lower_subtensor
+    return [_lower_elemwise_node, lower_reduce, lower_dot, lower_nnet, lower_subtensor]
 
 
 class CProgram(PyProgram):
@@ -625,8 +627,8 @@ def _straight_line(prog):
 def _uses_blas(fgraph):
     """Whether `fgraph` calls BLAS (OpenBLAS's threads and OpenMP's, both spinning on the
     same cores, made an MLP step's elementwise loops 40-100x slower: measured)."""
-    from ..ops.blas import Dot, MatMul, TensorDot
-    return any(isinstance(n.op, (Dot, MatMul, TensorDot)) or
+    from ..ops.blas import Dot, Gemm, MatMul, TensorDot
+    return any(isinstance(n.op, (Dot, Gemm, MatMul, TensorDot)) or
                type(n.op).__module__.endswith(".linalg") for n in fgraph.apply_nodes)
 
 
