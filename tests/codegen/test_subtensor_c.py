@@ -195,3 +195,26 @@ def test_other_advanced_forms_run_perform(compiledir):
     vals = [RNG.normal(size=(4, 4)), np.array([1, -1, 1]), np.array([3, 0], np.uint64)]
     for o, g, w in zip(outs, fc(*vals), fp(*vals)):
         _equal(g, w, str(o.owner.op))
+
+
+@pytest.mark.parametrize("setting", [False, True])
+def test_inplace_increment_writes_the_strided_input(compiledir, setting):
+    x = T.matrix("x")
+    v = T.matrix("v")
+    i = T.lvector("i")
+    out = AdvancedIncSubtensor(("?",), set_instead_of_inc=setting, inplace=True)(x, v, i)
+    fc = symgraph.function([symgraph.In(x, mutable=True), v, i],
+                           symgraph.Out(out, borrow=True), mode="FAST_RUN")
+    assert [w for _, w in _places(fc)] == ["c"]
+    base = RNG.normal(size=(6, 4))
+    xv = base[::2, ::-1]
+    want = xv.copy()
+    vv, idx = RNG.normal(size=(3, 4)), np.array([0, 0, -1])
+    if setting:
+        want[idx] = vv
+    else:
+        np.add.at(want, idx, vv)
+    got = fc(xv, vv, idx)
+    assert np.shares_memory(got, base)
+    _equal(got, want, "result")
+    _equal(xv, want, "the input, written in place")
