@@ -150,7 +150,8 @@ class FunctionGraph:
         return out
 
     def is_output(self, var) -> bool:
-        return any(o is var for o in self.outputs)
+        # the "output" pseudo-client marks outputs: O(readers of var), not O(outputs)
+        return any(c == "output" for c, _ in self.clients.get(var, ()))
 
     def client_nodes(self, var) -> list:
         """The distinct nodes that read `var` (without the "output" pseudo-node)."""
