@@ -163,15 +163,17 @@ def _pair_thunk(lib, ffi, k, node, axis):
         x, a, b = np.asarray(args[0]), np.asarray(args[1]), np.asarray(args[2])
         if x.ndim < 2 or np.uint64 in (a.dtype, b.dtype):
             return reference(args)
-        try:
-            bshape = np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            return reference(args)
+        bshape = a.shape
+        if b.shape != bshape:
+            try:
+                bshape = np.broadcast_shapes(a.shape, b.shape)
+            except ValueError:
+                return reference(args)
         shape = bshape + x.shape[2:]
         if 0 in shape:
             return reference(args)
-        aa = _indices(np.broadcast_to(a, bshape))
-        bb = _indices(np.broadcast_to(b, bshape))
+        aa = _indices(a if a.shape == bshape else np.broadcast_to(a, bshape))
+        bb = _indices(b if b.shape == bshape else np.broadcast_to(b, bshape))
         x, es = _strides(x)
         inner = _run(x.shape[2:], es[2:])
         if inner is None:
