@@ -209,9 +209,9 @@ def _inc_thunk(lib, ffi, k, node):
             return reference(args)      # numpy's broadcast error
         if vb.size == 0:
             return reference(args)
+        if v.dtype != dtype:            # cast before broadcasting (fewer elements)
+            vb = np.broadcast_to(v.astype(dtype), target)
         out = x if op.inplace else x.copy()
-        if vb.dtype != dtype:
-            vb = vb.astype(dtype)
         out, os_ = _strides(out)
         vb, vs = _strides(vb)
         if op.inplace and out is not x:
