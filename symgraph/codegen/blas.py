@@ -1,5 +1,5 @@
 """BLAS for the C backend: CBLAS function pointers from numpy's own OpenBLAS, and the C
-kernel of `Dot` (``kernels/c/gemm.c.j2``).
+kernels of `Dot` and `Gemm` (``kernels/c/gemm.c.j2``; `lower_dot` lowers both).
 
 The provider is the BLAS library numpy itself uses, found at run time and called through
 function pointers handed to the generated C (no link-time BLAS, no second thread pool:
@@ -22,10 +22,10 @@ import os
 
 import numpy as np
 
-from ..ops.blas import Dot
+from ..ops.blas import Dot, Gemm
 from .cbackend import perform_of, reference_of
 
-__all__ = ["BlasProvider", "provider", "lower_dot"]
+__all__ = ["BlasProvider", "provider", "lower_dot", "lower_gemm"]
 
 ROUTINES = ("dgemm", "dgemv", "dger", "ddot", "sgemm", "sgemv", "sger", "sdot")
 SLOTS = {r: k for k, r in enumerate(ROUTINES)}      # index into the module's sg_fp table
@@ -138,7 +138,10 @@ def _blas_vector(v):
 
 
 def lower_dot(node, omp_min=0):
-    """(signature, render(name), make_thunk) for a float32/float64 Dot, or None."""
+    """(signature, render(name), make_thunk) for a float32/float64 Dot, or a Gemm
+    (`lower_gemm`), or None."""
+    if isinstance(node.op, Gemm):
+        return lower_gemm(node, omp_min)
     if not isinstance(node.op, Dot):
         return None
     dtype = node.outputs[0].dtype
@@ -155,7 +158,7 @@ def lower_dot(node, omp_min=0):
 
     def source(name):
         return render("gemm", name=name, origin=f"{name}: {_origin(node)}", t=t,
-                      blasint=prov.blasint, fp=fp)
+                      blasint=prov.blasint, fp=fp, scaled=False)
 
     def thunk(lib, ffi, k):
         return _dot_thunk(lib, ffi, k, node, prov)
@@ -231,5 +234,78 @@ def _dot_thunk(lib, ffi, k, node, prov):
             b = np.ascontiguousarray(b)
         out = empty(out_shape, dtype)
         run(k, 0, [ptr(a), ptr(b), from_buffer(out)], meta)
+        return out
+    return perform_of(compute)
+
+
+# -- the Gemm kernel: the Dot kernel with alpha and beta, into a copy of z (or z) ----------
+
+def lower_gemm(node, omp_min=0):
+    """(signature, render(name), make_thunk) for a Gemm (beta z + alpha dot(x, y)), or
+    None when numpy's BLAS is not found."""
+    if not isinstance(node.op, Gemm):
+        return None
+    prov = provider()
+    if prov is None:
+        return None
+    from .cbackend import _origin, render
+    dtype = node.outputs[0].dtype
+    t, p = ("double", "d") if dtype == "float64" else ("float", "s")
+    fp = {r: SLOTS[p + r] for r in ("gemm", "gemv", "ger", "dot")}
+    sig = ("gemm", dtype, prov.blasint)
+
+    def source(name):
+        return render("gemm", name=name, origin=f"{name}: {_origin(node)}", t=t,
+                      blasint=prov.blasint, fp=fp, scaled=True)
+
+    def thunk(lib, ffi, k):
+        return _gemm_thunk(lib, ffi, k, node, prov)
+    return sig, source, thunk
+
+
+def _gemm_thunk(lib, ffi, k, node, prov):
+    install(lib, ffi, prov)
+    dtype = node.outputs[0].type.numpy_dtype
+    inplace = node.op.inplace
+    nda, ndb = node.inputs[2].ndim, node.inputs[3].ndim
+    run, from_buffer, ndarray, asarray = lib.sg_run, ffi.from_buffer, np.ndarray, np.asarray
+    reference = reference_of(node)
+
+    def ptr(a):
+        if a.flags.c_contiguous:
+            return from_buffer(a)
+        if a.flags.f_contiguous:
+            return from_buffer(a.T)
+        return ffi.cast("void *", a.ctypes.data)
+
+    def compute(args):
+        z, alpha, a, b, beta = args
+        if type(a) is not ndarray or a.dtype != dtype:
+            a = asarray(a).astype(dtype, copy=False)
+        if type(b) is not ndarray or b.dtype != dtype:
+            b = asarray(b).astype(dtype, copy=False)
+        if b.shape[0] != a.shape[-1] or a.shape[:-1] + b.shape[1:] != np.shape(z) or \
+                alpha == 0:
+            return reference(args)          # the shape error; 0 * dot(x, y) as numpy
+        if inplace and type(z) is ndarray and z.dtype == dtype and \
+                z.flags.c_contiguous and z.flags.writeable:
+            out = z
+        else:
+            out = np.array(z, dtype=dtype, order="C", copy=True)
+        K = a.shape[-1]
+        if nda == 2:
+            a, ars, acs = _blas_matrix(a)
+            M = a.shape[0]
+        else:
+            (a, acs), ars, M = _blas_vector(a), K, 1
+        if ndb == 2:
+            b, brs, bcs = _blas_matrix(b)
+            N = b.shape[1]
+        else:
+            (b, brs), bcs, N = _blas_vector(b), 1, 1
+        meta = np.array([M, N, K, ars, acs, brs, bcs], dtype=np.int64)
+        scal = np.array([alpha, beta], dtype=dtype)
+        run(k, 0, [ptr(a), ptr(b), from_buffer(out), from_buffer(scal[:1]),
+                   from_buffer(scal[1:])], from_buffer("int64_t[]", meta))
         return out
     return perform_of(compute)

@@ -768,6 +768,7 @@ def _cupy_scatter_grad(node, args):
 _CUPY_OPS = {"DimShuffle": _own_perform, "SoftmaxGrad": _own_perform,
              "LogSoftmaxGrad": _own_perform, "_AxisSum": _own_perform, "Reshape": _cupy_reshape,
              "Dot": _cupy_dot, "MatMul": _cupy_matmul, "TensorDot": _cupy_tensordot,
+             "Gemm": _own_perform,
              "Conv2d": _cupy_conv2d, "Subtensor": _cupy_read,
              "NegLogProb1HotGrad": _cupy_scatter_grad,
              "CrossentropyCategorical1HotGrad": _cupy_scatter_grad}

@@ -211,6 +211,81 @@ class MatMul(Op):
 _matmul = MatMul()
 
 
+class Gemm(Op):
+    """beta * z + alpha * numpy.dot(x, y) for x, y of 1 or 2 dims (not both vectors), all of
+    one float dtype, z of the product's shape, alpha and beta 0-d (BLAS gemm/gemv).
+
+    Made by the specialize rule ``gemm`` (opt/rules/blas.py) from ``z + a * dot(x, y)``; the
+    in-place form (``inplace=True``, made by ``gemm_inplace``) writes into z's buffer."""
+
+    __props__ = ("inplace",)
+
+    def __init__(self, inplace=False):
+        self.inplace = bool(inplace)
+        if self.inplace:
+            self.destroy_map = {0: [0]}
+        else:
+            self.fresh_outputs = True
+
+    def make_node(self, z, alpha, x, y, beta):
+        z, alpha, x, y, beta = (as_tensor_variable(v) for v in (z, alpha, x, y, beta))
+        ins = [z, alpha, x, y, beta]
+        dtype = z.dtype
+        if dtype not in ("float32", "float64") or any(v.dtype != dtype for v in ins):
+            raise op_build_error(self, ins, "needs inputs of one dtype, float32 or float64",
+                                 TypeError)
+        if alpha.ndim != 0 or beta.ndim != 0:
+            raise op_build_error(self, ins, "alpha and beta must be 0-d", TypeError)
+        if x.ndim not in (1, 2) or y.ndim not in (1, 2) or x.ndim + y.ndim == 2:
+            raise op_build_error(self, ins, f"takes a matrix-matrix, matrix-vector or "
+                                 f"vector-matrix product, got {x.ndim}-d and {y.ndim}-d",
+                                 TypeError)
+        _check_inner(self, x, y, x.type.shape[-1], y.type.shape[0])
+        prod = x.type.shape[:-1] + y.type.shape[1:]
+        if z.ndim != len(prod):
+            raise op_build_error(self, ins, f"z has {z.ndim} dims, the product {len(prod)}",
+                                 TypeError)
+        shape = []
+        for d, (a, b) in enumerate(zip(z.type.shape, prod)):
+            if a is not None and b is not None and a != b:
+                raise op_build_error(self, ins, f"z's shape {z.type.shape} is not the "
+                                     f"product's {prod}", ValueError)
+            shape.append(a if a is not None else b)
+        if tuple(shape) != tuple(z.type.shape) and self.inplace:
+            shape = z.type.shape            # the output is z's buffer: z's type
+        return Apply(self, ins, [TensorType(dtype, tuple(shape))()])
+
+    def perform(self, node, inputs, output_storage):
+        z, alpha, x, y, beta = inputs
+        dtype = node.outputs[0].dtype
+        p = np.dot(x, y)
+        if p.shape != z.shape:
+            raise ValueError(f"{self}: z has shape {z.shape}, dot(x, y) has {p.shape} "
+                             f"(x {x.shape}, y {y.shape})")
+        # array methods and operators only: the CUDA backend runs this on cupy arrays
+        out = z if self.inplace else z.astype(dtype, copy=True)
+        if beta != 1:
+            out *= beta
+        out += alpha * p if alpha != 1 else p
+        output_storage[0][0] = out
+
+    def L_op(self, inputs, outputs, output_grads):
+        (z, alpha, x, y, beta), (g,) = inputs, output_grads
+        from .reduce import sum as _sum
+        gx, gy = _dot.L_op([x, y], [None], [g])
+        prod = _dot(x, y)
+        return [mul(beta, g), _sum(mul(g, prod)), mul(alpha, gx), mul(alpha, gy),
+                _sum(mul(g, z))]
+
+    def infer_shape(self, node, input_shapes):
+        sx, sy = input_shapes[2], input_shapes[3]
+        return [tuple(sx[:-1]) + tuple(sy[1:])]
+
+
+gemm_no_inplace = Gemm(False)
+gemm_inplace = Gemm(True)
+
+
 # -- user functions -----------------------------------------------------------------------
 
 def dot(a, b):
