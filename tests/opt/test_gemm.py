@@ -252,7 +252,7 @@ def test_gemm_op_errors_name_the_op_and_the_user_line():
 
 
 def test_gemm_op_shape_error_at_run_time():
-    z, x, y, a = T.dmatrix("z"), T.dmatrix("x"), T.dmatrix("y"), T.dscalar("a")
+    z, x, y = T.dmatrix("z"), T.dmatrix("x"), T.dmatrix("y")
     f = symgraph.function([z, x, y], z + T.dot(x, y))
     assert gemms(f)
     with pytest.raises(ValueError):
