@@ -7,6 +7,9 @@ history) and x_t the sequence slices, each backward step recomputes the step's o
 
     lambda = mu + g_hist[t]                 (mu: what step t+1 sent back to c_{t+1})
     g_x[t], mu', g_p = VJP(step)(x_t, c_t, p; lambda, g_y[t])
+
+where the VJP reads the step's new carries c_{t+1} from the stored history rather than
+recomputing them (so the backward step of an RNN does not redo the forward step).
     acc_p' = acc_p + g_p
 
 ``mu`` starts at zero (or at the gradient of a carry's final value, for a carry stored as its
@@ -81,16 +84,24 @@ def scan_lop(op, inputs, outputs, output_grads):
     gs = Lop([f_c[j] for j in dc] + [f_y[k] for k in dy], wrt, lam + bgy,
              disconnected_inputs="ignore")
     gs = [g if g is not None else T.zeros_like(w) for g, w in zip(gs, wrt)]
+    # the VJP reads the step's new carries (tanh's gradient reads tanh's output): read them
+    # from the stored history instead of recomputing the step
+    reuse = [j for j in range(nc) if f_c[j].owner is not None
+             and f_c[j].dtype == hist[j].dtype and f_c[j].ndim + 1 == hist[j].ndim]
+    bnew = [_fresh(f_c[j]) for j in reuse]
+    if reuse:
+        gs = clone_from(gs, dict(zip([f_c[j] for j in reuse], bnew)))
     g_x, g_c, g_p = gs[:len(dx)], gs[len(dx):len(dx) + len(dc)], gs[len(dx) + len(dc):]
     step_outs = list(g_c) + [a + g for a, g in zip(bacc, g_p)] + list(g_x)
     step_outs = [T.cast(o, w.dtype) if o.dtype != w.dtype else o
                  for o, w in zip(step_outs, bmu + bacc + [bx[i] for i in dx])]
-    b_in = bx + bc + bgh + bgy + bmu + bacc + bp
+    b_in = bx + bc + bnew + bgh + bgy + bmu + bacc + bp
     n_var = len(b_in) - len(bp)
     graph, b_params = hoist_invariants(InnerGraph(b_in, step_outs), n_var, list(params))
 
     rev = lambda v: v[:n_done][::-1]  # noqa: E731
     b_seqs = ([rev(s) for s in seqs] + [b[::-1] for b in before]
+              + [rev(hist[j]) for j in reuse]
               + [rev(output_grads[j]) for j in gh_idx] + [rev(output_grads[nc + k]) for k in dy])
     mu0 = [T.zeros_like(inits[j]) if op.keep[j] == "all" else output_grads[j] for j in dc]
     acc0 = [T.zeros_like(params[i]) for i in dp]
