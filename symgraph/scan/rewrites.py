@@ -10,6 +10,9 @@ are built before compiling, on the op that stores every step, so they are unaffe
 (and no ``until``) become one loop computing both steps, so the sequences are read once and
 the per-step overhead is paid once.
 
+``scan_prune_ys``: per-step outputs that nothing reads are dropped from the step (the
+backward loop of a gradient computes the gradient of every sequence; often none is asked for).
+
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
 from __future__ import annotations
@@ -130,6 +133,28 @@ def scan_merge(fgraph, node):
     return None
 
 
+def scan_prune_ys(fgraph, node):
+    """Drop the per-step outputs nobody reads (a gradient loop's gradient of a sequence
+    that was not asked for), so the step no longer computes or stores them."""
+    op = node.op
+    nc, ny = op.n_carry, op.n_ys
+    used = [k for k in range(ny) if fgraph.clients.get(node.outputs[nc + k])]
+    if len(used) == ny:
+        return None
+    inner = op.inner
+    outs = (inner.outputs[:nc] + [inner.outputs[nc + k] for k in used]
+            + inner.outputs[nc + ny:])
+    new_op = Scan(InnerGraph(inner.inputs, outs), op.n_seqs, nc, len(used), keep=op.keep,
+                  until=op.until, name=op.name, mode=op.mode,
+                  truncate_gradient=op.truncate_gradient)
+    new = new_op.make_node(*node.inputs)
+    new.trace = node.trace
+    result = {o: n for o, n in zip(node.outputs[:nc], new.outputs[:nc])
+              if fgraph.clients.get(o)}
+    result.update((node.outputs[nc + k], new.outputs[nc + a]) for a, k in enumerate(used))
+    return result
+
+
 try:
     from ..opt.engine import local_rule
 except ImportError:  # the rewrite engine is not part of this build
@@ -140,3 +165,5 @@ if local_rule is not None:
                tags=("scan", "merge_scans"))(scan_merge)
     local_rule(("specialize", "fuse"), Scan, name="scan_save_mem",
                tags=("scan", "save_mem"))(scan_save_mem)
+    local_rule(("specialize", "fuse"), Scan, name="scan_prune_ys",
+               tags=("scan", "prune_ys"))(scan_prune_ys)

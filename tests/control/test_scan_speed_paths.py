@@ -111,3 +111,38 @@ def test_passthrough_and_float32_carries():
             pb[k] = dn
             num[i] = (cost_np(*pa) - cost_np(*pb)) / (2 * eps)
         np.testing.assert_allclose(g, num, rtol=1e-3, atol=1e-4)
+
+
+def test_unread_step_outputs_are_pruned():
+    # the gradient loop computes the gradient of X per step; asked only for W, U, b, the
+    # compiled function's backward loop has no per-step output left
+    ins, cost = _rnn_graph()
+    f = symgraph.function(ins, grad(cost, ins[1:4]), mode="FAST_RUN")
+    (back,) = [n for n in _scan_nodes(f) if "grad_of" in str(n.op)]
+    assert back.op.n_ys == 0
+    f_all = symgraph.function(ins, grad(cost, ins), mode="FAST_RUN")
+    (back,) = [n for n in _scan_nodes(f_all) if "grad_of" in str(n.op)]
+    assert back.op.n_ys == 1
+    rng = np.random.default_rng(3)
+    args = [rng.standard_normal((6, 2, 3)), rng.standard_normal((3, 4)),
+            rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4),
+            rng.standard_normal((2, 4))]
+    ref = _numpy_rnn(*args)
+    for g, r in zip(f(*args), ref[1:4]):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_pruned_until_loop_keeps_its_stop():
+    # a loop with two per-step outputs, one unread, stopping early
+    from symgraph.scan import until
+    x = T.dvector("x")
+    (acc, sq, cube), _ = symgraph.scan(
+        lambda xt, a: ([a + xt, xt * xt, xt ** 3], until(a + xt > 2.0)),
+        sequences=x, outputs_info=[T.constant(0.0), None, None])
+    f = symgraph.function([x], [acc, sq], mode="FAST_RUN")
+    (node,) = _scan_nodes(f)
+    assert node.op.n_ys == 1 and node.op.until
+    xv = np.array([0.5, 1.0, 0.75, 2.0, 1.0])
+    a, s = f(xv)
+    np.testing.assert_allclose(a, np.cumsum(xv)[:3])
+    np.testing.assert_allclose(s, (xv * xv)[:3])
