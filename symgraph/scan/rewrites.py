@@ -13,6 +13,9 @@ the per-step overhead is paid once.
 ``scan_prune_ys``: per-step outputs that nothing reads are dropped from the step (the
 backward loop of a gradient computes the gradient of every sequence; often none is asked for).
 
+``scan_hoist_seq_dot``: ``dot(x_t, W)`` of a sequence slice and a parameter becomes one
+``dot(X, W)`` before the loop, read as a sequence (loops over whole sequences only).
+
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
 from __future__ import annotations
@@ -155,6 +158,46 @@ def scan_prune_ys(fgraph, node):
     return result
 
 
+def scan_hoist_seq_dot(fgraph, node):
+    """Products of a sequence slice by a parameter (``dot(x_t, W)``) become one product
+    before the loop (``dot(X, W)``, a sequence): one large GEMM instead of a small one per
+    step. Only for loops running over the whole sequences (no ``n_steps``, no ``until``)."""
+    from .. import tensor as T
+    from ..graph import io_toposort
+    from ..ops.blas import Dot
+    op = node.op
+    n_steps, seqs, inits, params = op.split(node.inputs)
+    if op.until or not op.n_seqs or getattr(n_steps, "data", None) is None \
+            or int(n_steps.data) >= 0:
+        return None
+    inner = op.inner
+    ns, nc = op.n_seqs, op.n_carry
+    x_h, p_h = inner.inputs[:ns], inner.inputs[ns + nc:]
+    seq_of, par_of = dict(zip(x_h, seqs)), dict(zip(p_h, params))
+    hoisted = []
+    for n in io_toposort(inner.inputs, inner.outputs):
+        if isinstance(n.op, Dot) and n.inputs[0] in seq_of and n.inputs[1] in par_of:
+            big = T.dot(seq_of[n.inputs[0]], par_of[n.inputs[1]])
+            if big.dtype == n.outputs[0].dtype and big.ndim == n.outputs[0].ndim + 1:
+                hoisted.append((n.outputs[0], big))
+    if not hoisted:
+        return None
+    holders = [placeholder(v) for v, _ in hoisted]
+    outs = clone_from(inner.outputs, {v: h for (v, _), h in zip(hoisted, holders)})
+    used = set(ancestors(outs))
+    keep_x = [i for i in range(ns) if x_h[i] in used]
+    keep_p = [i for i in range(len(p_h)) if p_h[i] in used]
+    new_in = ([x_h[i] for i in keep_x] + holders + inner.inputs[ns:ns + nc]
+              + [p_h[i] for i in keep_p])
+    new_op = Scan(InnerGraph(new_in, outs), len(keep_x) + len(holders), nc, op.n_ys,
+                  keep=op.keep, name=op.name, mode=op.mode,
+                  truncate_gradient=op.truncate_gradient)
+    new = new_op.make_node(n_steps, *[seqs[i] for i in keep_x], *[b for _, b in hoisted],
+                           *inits, *[params[i] for i in keep_p])
+    new.trace = node.trace
+    return {o: n for o, n in zip(node.outputs, new.outputs) if fgraph.clients.get(o)}
+
+
 try:
     from ..opt.engine import local_rule
 except ImportError:  # the rewrite engine is not part of this build
@@ -167,3 +210,5 @@ if local_rule is not None:
                tags=("scan", "save_mem"))(scan_save_mem)
     local_rule(("specialize", "fuse"), Scan, name="scan_prune_ys",
                tags=("scan", "prune_ys"))(scan_prune_ys)
+    local_rule(("specialize", "fuse"), Scan, name="scan_hoist_seq_dot",
+               tags=("scan", "hoist_seq_dot"))(scan_hoist_seq_dot)

@@ -146,3 +146,66 @@ def test_pruned_until_loop_keeps_its_stop():
     a, s = f(xv)
     np.testing.assert_allclose(a, np.cumsum(xv)[:3])
     np.testing.assert_allclose(s, (xv * xv)[:3])
+
+
+def _inner_ops(node):
+    return [type(n.op).__name__ for n in node.op.inner.function("py").maker.fgraph.toposort()]
+
+
+def test_sequence_dot_is_hoisted_out_of_the_loop():
+    ins, cost = _rnn_graph()
+    f = symgraph.function(ins, cost, mode="FAST_RUN")
+    (node,) = _scan_nodes(f)
+    # one product is left in the step: h U
+    assert sum(k in ("Dot", "Gemm") for k in _inner_ops(node)) == 1
+    rng = np.random.default_rng(5)
+    for steps in (0, 1, 9):
+        args = [rng.standard_normal((steps, 2, 3)), rng.standard_normal((3, 4)),
+                rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4),
+                rng.standard_normal((2, 4))]
+        got = f(*args)
+        assert got.dtype == np.float64 and got.shape == ()
+        np.testing.assert_allclose(got, _numpy_rnn(*args)[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hoisted_vector_sequence_also_read_in_the_step(dtype):
+    # x_t is a vector, W a matrix and v a vector: both products leave the loop, while
+    # x_t is still read in the step (x_t.sum())
+    x = T.matrix("x", dtype=dtype)
+    W = T.matrix("W", dtype=dtype)
+    v = T.vector("v", dtype=dtype)
+    s0 = T.vector("s0", dtype=dtype)
+    ys, _ = symgraph.scan(lambda xt, s, W, v: s * 0.5 + T.dot(xt, W) + T.dot(xt, v) + xt.sum(),
+                          sequences=x, outputs_info=s0, non_sequences=[W, v])
+    f = symgraph.function([x, W, v, s0], ys, mode="FAST_RUN")
+    (node,) = _scan_nodes(f)
+    assert not any(k in ("Dot", "Gemm", "Gemv") for k in _inner_ops(node))
+    rng = np.random.default_rng(6)
+    xv, Wv = rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    vv, sv = rng.standard_normal(3).astype(dtype), rng.standard_normal(4).astype(dtype)
+    want, s = [], sv
+    for t in range(5):
+        s = s * dtype_scalar(dtype, 0.5) + xv[t] @ Wv + xv[t] @ vv + xv[t].sum()
+        want.append(s)
+    got = f(xv, Wv, vv, sv)
+    assert got.dtype == np.dtype(dtype) and got.shape == (5, 4)
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def dtype_scalar(dtype, v):
+    return np.dtype(dtype).type(v)
+
+
+def test_not_hoisted_with_n_steps():
+    # with n_steps the loop may read only part of the sequence: the product stays inside
+    x, W, h0 = T.dmatrix("x"), T.dmatrix("W"), T.dvector("h0")
+    hs, _ = symgraph.scan(lambda xt, h, W: T.tanh(T.dot(xt, W) + h), sequences=x,
+                          outputs_info=h0, non_sequences=[W], n_steps=2)
+    f = symgraph.function([x, W, h0], hs, mode="FAST_RUN")
+    (node,) = _scan_nodes(f)
+    assert any(k in ("Dot", "Gemm", "Gemv") for k in _inner_ops(node))
+    rng = np.random.default_rng(7)
+    xv, Wv, hv = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), np.zeros(2)
+    h1 = np.tanh(xv[0] @ Wv + hv)
+    np.testing.assert_allclose(f(xv, Wv, hv), [h1, np.tanh(xv[1] @ Wv + h1)], rtol=1e-12)
