@@ -9,27 +9,32 @@ time by ``BasisRows``). The outer graph is therefore the same size for n = 3 and
 
 ``Vectorized`` is generic: any inner graph, any subset of inputs batched along a new leading
 axis (the others shared by every batch item), each output either stacked along the batch
-axis or summed over it. ``perform`` evaluates the inner graph once per batch item (the numpy
-reference, compiled once per op). Its ``L_op`` is again a ``Vectorized`` op, over the inner
-graph's own VJP: gradients of batched inputs are stacked, those of shared inputs summed in the
-same loop, so ``hessian = jacobian(grad(cost, x), x)`` is itself differentiable, and ``Rop``
-reaches it through the transpose of that ``L_op``.
+axis or summed over it. ``perform`` evaluates the inner graph batched when it can (below),
+else once per batch item (the numpy reference; either graph is compiled once per op). Its
+``L_op`` is again a ``Vectorized`` op, over the inner graph's own VJP: gradients of batched
+inputs are stacked, those of shared inputs summed over the batch, so
+``hessian = jacobian(grad(cost, x), x)`` is itself differentiable, and ``Rop`` reaches it
+through the transpose of that ``L_op``.
 
-Adding a batch dimension to each op of the VJP graph (JAX's vmap) would avoid the Python loop
-but needs a batching rule for every op; the loop over a once-compiled inner graph works for
-every differentiable op today and keeps the graph size independent of n, which is what the
-issue asks for.
+Batching. When every op of the inner graph that depends on a batched input has a batching
+rule (``batch_graph``: Elemwise, DimShuffle, Dot, Sum/Prod/Max/Min/Any/All, Subtensor and
+IncSubtensor with shared indices), ``perform`` runs a second, *batched* inner graph once
+instead of looping: each variable depending on a batched input gets a leading batch dim
+(JAX's vmap), so W6's Hessian is two matrix products instead of 2n matrix-vector ones. An
+op without a rule anywhere on that path sends the op back to the per-item loop. The batched
+graph lives only inside ``perform``: the op, its ``L_op`` and the outer graph are the same
+either way, so gradients and graph size do not change.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Apply, Constant, Op, clone_replace, graph_inputs
+from ..graph import Apply, Constant, Op, clone_replace, graph_inputs, toposort
 from ..types import TensorType
 from .reverse import Lop, _as_list, _as_var, grad, is_differentiable_dtype, zeros_for
 
 __all__ = ["jacobian", "hessian", "hessian_vector_product", "Vectorized", "BasisRows",
-           "vectorize_graph"]
+           "vectorize_graph", "batch_graph"]
 
 
 class BasisRows(Op):
@@ -76,7 +81,9 @@ class Vectorized(Op):
         if not any(self.batched):
             raise ValueError("Vectorized: at least one input must be batched")
         self.name = name
+        self.use_batching = True     # False: always the per-item loop (tests compare both)
         self._fn = None
+        self._batched = None         # None: not tried yet; False: no batching rule
 
     # each instance holds its own graph: compare by identity
     def __eq__(self, other):
@@ -118,12 +125,39 @@ class Vectorized(Op):
                                 on_unused_input="ignore")
         return self._fn
 
+    def batched_function(self):
+        """(compiled batched inner graph, which of its outputs carry the batch dim), or
+        None when some op on a batched path has no batching rule (``batch_graph``)."""
+        if self._batched is None:
+            built = batch_graph(self.inner_inputs, self.inner_outputs, self.batched)
+            if built is None:
+                self._batched = False
+            else:
+                from ..compile.function import function
+                new_inputs, new_outputs, out_batched = built
+                fn = function(new_inputs, new_outputs, mode="py", on_unused_input="ignore")
+                self._batched = (fn, out_batched)
+        return self._batched or None
+
     def perform(self, node, inputs, output_storage):
-        fn = self._compiled()
         sizes = {x.shape[0] for x, b in zip(inputs, self.batched) if b}
         if len(sizes) != 1:
             raise ValueError(f"{self}: batched inputs have different leading sizes {sorted(sizes)}")
         (n,) = sizes
+        batched = self.batched_function() if self.use_batching else None
+        if batched is not None:
+            fn, out_batched = batched
+            for k, r in enumerate(fn(*inputs)):
+                dtype = node.outputs[k].type.numpy_dtype
+                if out_batched[k]:
+                    out = r.sum(axis=0, dtype=dtype) if self.summed[k] else r
+                elif self.summed[k]:           # the same value for every item, n times
+                    out = r * n if n else np.zeros_like(r)
+                else:
+                    out = np.broadcast_to(r, (n,) + r.shape).copy()
+                output_storage[k][0] = np.asarray(out, dtype=dtype)
+            return
+        fn = self._compiled()
         results = [[] for _ in self.inner_outputs]
         if n == 0:
             # run once on zeros to learn the item shapes
@@ -169,6 +203,90 @@ class Vectorized(Op):
         for i, r in zip(diff_in, res):
             out[i] = r
         return out
+
+
+_REDUCE_RULES = ("Sum", "Prod", "ProdWithoutZeros", "Max", "Min", "Any", "All")
+
+
+def _batch_node(node, ins, batched_in):
+    """The outputs of `node` with a leading batch dim, given its inputs `ins` (those flagged
+    in `batched_in` with a batch dim added in front); None when there is no rule."""
+    from ..ops import blas, reduce, subtensor
+    from ..ops.alloc import alloc
+    from ..ops.elemwise import DimShuffle, Elemwise, dimshuffle
+    from ..ops.subtensor import Subtensor
+    op = node.op
+    if isinstance(op, Elemwise):
+        # Elemwise pads the shared inputs on the left: they broadcast along the batch dim
+        return op.make_node(*ins).outputs
+    if isinstance(op, DimShuffle):
+        order = (0,) + tuple("x" if o == "x" else o + 1 for o in op.new_order)
+        return [dimshuffle(ins[0], order)]
+    if type(op) is blas.Dot:
+        (a, b), (ba, bb) = ins, batched_in
+        ka, kb = node.inputs[0].ndim, node.inputs[1].ndim
+        if ba and bb:
+            # (B, [n,] k) . (B, k[, m])
+            return [blas.batched_dot(a, b)]
+        if ba:                                 # (B, [n,] k) . (k[, m])
+            return [blas.dot(a, b) if ka == 1 else blas.tensordot(a, b, [[2], [0]])]
+        if kb == 1:                            # ([n,] k) . (B, k)
+            return [blas.dot(b, a) if ka == 1 else blas.dot(b, dimshuffle(a, (1, 0)))]
+        if ka == 1:                            # (k) . (B, k, m)
+            return [blas.tensordot(a, b, [[0], [1]])]
+        out = blas.tensordot(a, b, [[1], [1]])     # (n, k) . (B, k, m) -> (n, B, m)
+        return [dimshuffle(out, (1, 0, 2))]
+    if type(op) in (subtensor.Subtensor, subtensor.IncSubtensor):
+        # a full slice in front; the index inputs must be shared
+        n_data = 1 if type(op) is subtensor.Subtensor else 2
+        if any(batched_in[n_data:]):
+            return None
+        idx = (subtensor.Slice(None, None, None),) + tuple(op.idx_list)
+        if n_data == 1:
+            return Subtensor(idx).make_node(*ins).outputs
+        x, v = ins[:2]
+        if not batched_in[0]:      # x[b] = x for every item; v[b] goes into it
+            x = alloc(x, v.shape[0], *[x.shape[d] for d in range(x.ndim)])
+        return type(op)(idx, op.set_instead_of_inc).make_node(x, v, *ins[2:]).outputs
+    if type(op).__name__ in _REDUCE_RULES and isinstance(op, reduce.Reduce):
+        nd = node.inputs[0].ndim
+        axes = range(nd) if op.axis is None else [a + nd if a < 0 else a for a in op.axis]
+        props = {p: getattr(op, p) for p in op.__props__}
+        props["axis"] = tuple(a + 1 for a in axes)
+        return type(op)(**props).make_node(ins[0]).outputs
+    return None
+
+
+def batch_graph(inputs, outputs, batched):
+    """`outputs` with a leading batch dim on every variable that depends on an input flagged
+    in `batched` (JAX's vmap), as ``(new_inputs, new_outputs, out_batched)``: `new_inputs`
+    are the batched inputs with the batch dim and the shared ones themselves, `out_batched`
+    says which outputs got the batch dim (the others depend on shared inputs only). None when
+    an op on a batched path has no batching rule (see ``_batch_node``)."""
+    memo = {}
+    new_inputs = []
+    for x, b in zip(inputs, batched):
+        if b:
+            xb = TensorType(x.dtype, (None,) + tuple(x.type.shape))()
+            memo[x] = xb
+            new_inputs.append(xb)
+        else:
+            new_inputs.append(x)
+    for node in toposort(outputs):
+        flags = [i in memo for i in node.inputs]
+        if not any(flags):
+            continue
+        try:
+            outs = _batch_node(node, [memo.get(i, i) for i in node.inputs], flags)
+        except (TypeError, ValueError):
+            outs = None
+        if outs is None or len(outs) != len(node.outputs):
+            return None
+        for o, ob in zip(node.outputs, outs):
+            if ob.dtype != o.dtype or ob.ndim != o.ndim + 1:
+                return None
+            memo[o] = ob
+    return new_inputs, [memo.get(o, o) for o in outputs], [o in memo for o in outputs]
 
 
 def vectorize_graph(outputs, batch_over, batched_values):
