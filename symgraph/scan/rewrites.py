@@ -13,8 +13,9 @@ the per-step overhead is paid once.
 ``scan_prune_ys``: per-step outputs that nothing reads are dropped from the step (the
 backward loop of a gradient computes the gradient of every sequence; often none is asked for).
 
-``scan_hoist_seq_dot``: ``dot(x_t, W)`` of a sequence slice and a parameter becomes one
-``dot(X, W)`` before the loop, read as a sequence (loops over whole sequences only).
+``scan_hoist_seq_dot``: work reading only sequence slices and parameters (``dot(x_t, W)``,
+a transpose of a slice, elementwise ops of slices and parameters) is done once before the
+loop for every step and read as a sequence (loops over whole sequences only).
 
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
@@ -158,13 +159,22 @@ def scan_prune_ys(fgraph, node):
     return result
 
 
+def _padded(v):
+    """`v` with a new leading broadcastable axis (a parameter or constant seen per step)."""
+    from ..ops.elemwise import dimshuffle
+    return dimshuffle(v, ("x",) + tuple(range(v.ndim)))
+
+
 def scan_hoist_seq_dot(fgraph, node):
-    """Products of a sequence slice by a parameter (``dot(x_t, W)``) become one product
-    before the loop (``dot(X, W)``, a sequence): one large GEMM instead of a small one per
-    step. Only for loops running over the whole sequences (no ``n_steps``, no ``until``)."""
+    """Work that reads only sequence slices and parameters is done for every step at once
+    before the loop and read as a sequence: ``dot(x_t, W)`` becomes one ``dot(X, W)`` (one
+    large GEMM instead of a small one per step), transposes of slices become one strided
+    view, elementwise ops of slices and parameters one elementwise op. Only for loops
+    running over the whole sequences (no ``n_steps``, no ``until``)."""
     from .. import tensor as T
-    from ..graph import io_toposort
+    from ..graph import Constant, io_toposort
     from ..ops.blas import Dot
+    from ..ops.elemwise import DimShuffle, Elemwise, dimshuffle
     op = node.op
     n_steps, seqs, inits, params = op.split(node.inputs)
     if op.until or not op.n_seqs or getattr(n_steps, "data", None) is None \
@@ -173,17 +183,40 @@ def scan_hoist_seq_dot(fgraph, node):
     inner = op.inner
     ns, nc = op.n_seqs, op.n_carry
     x_h, p_h = inner.inputs[:ns], inner.inputs[ns + nc:]
-    seq_of, par_of = dict(zip(x_h, seqs)), dict(zip(p_h, params))
-    hoisted = []
+    big = dict(zip(x_h, seqs))          # per-step value -> its stacked outer value
+    par_of = dict(zip(p_h, params))
+    made = []
     for n in io_toposort(inner.inputs, inner.outputs):
-        if isinstance(n.op, Dot) and n.inputs[0] in seq_of and n.inputs[1] in par_of:
-            big = T.dot(seq_of[n.inputs[0]], par_of[n.inputs[1]])
-            if big.dtype == n.outputs[0].dtype and big.ndim == n.outputs[0].ndim + 1:
-                hoisted.append((n.outputs[0], big))
-    if not hoisted:
+        ins = n.inputs
+        if not any(i in big for i in ins) or not all(
+                i in big or i in par_of or isinstance(i, Constant) for i in ins):
+            continue
+        outer = [big[i] if i in big else _padded(par_of.get(i, i)) for i in ins]
+        if isinstance(n.op, Dot) and ins[0] in big and ins[1] in par_of:
+            out = T.dot(big[ins[0]], par_of[ins[1]])
+        elif isinstance(n.op, DimShuffle) and not n.op.drop:
+            out = dimshuffle(outer[0], (0,) + tuple(o if o == "x" else o + 1
+                                                    for o in n.op.new_order))
+        elif isinstance(n.op, Elemwise) and not n.op.destroy_map and len(n.outputs) == 1:
+            out = n.op(*outer)
+        else:
+            continue
+        o = n.outputs[0]
+        if out.dtype == o.dtype and out.ndim == o.ndim + 1:
+            big[o] = out
+            made.append(o)
+    if not made:
         return None
-    holders = [placeholder(v) for v, _ in hoisted]
-    outs = clone_from(inner.outputs, {v: h for (v, _), h in zip(hoisted, holders)})
+    # the hoisted values the step still reads
+    reads = set(inner.outputs)
+    for n in io_toposort(inner.inputs, inner.outputs):
+        if n.outputs[0] not in big:
+            reads.update(n.inputs)
+    front = [v for v in made if v in reads]
+    if not front:
+        return None
+    holders = [placeholder(v) for v in front]
+    outs = clone_from(inner.outputs, dict(zip(front, holders)))
     used = set(ancestors(outs))
     keep_x = [i for i in range(ns) if x_h[i] in used]
     keep_p = [i for i in range(len(p_h)) if p_h[i] in used]
@@ -192,7 +225,7 @@ def scan_hoist_seq_dot(fgraph, node):
     new_op = Scan(InnerGraph(new_in, outs), len(keep_x) + len(holders), nc, op.n_ys,
                   keep=op.keep, name=op.name, mode=op.mode,
                   truncate_gradient=op.truncate_gradient)
-    new = new_op.make_node(n_steps, *[seqs[i] for i in keep_x], *[b for _, b in hoisted],
+    new = new_op.make_node(n_steps, *[seqs[i] for i in keep_x], *[big[v] for v in front],
                            *inits, *[params[i] for i in keep_p])
     new.trace = node.trace
     return {o: n for o, n in zip(node.outputs, new.outputs) if fgraph.clients.get(o)}
