@@ -178,6 +178,9 @@ def install_abort_hook(comm=None):
                              f"aborting the job\n")
             print_it()
             sys.stderr.flush()
+            # mpiexec forwards output through its proxies, which MPI_Abort kills at once:
+            # give them a moment so the user sees the traceback that stopped the job
+            time.sleep(0.5)
         finally:
             comm.Abort(1)
 
@@ -229,6 +232,7 @@ class _Watchdog:
             f"waited more than {self.seconds:g} s for the other ranks in a training step "
             f"(timeout); one of them is stuck or gone; aborting the job\n")
         sys.stderr.flush()
+        time.sleep(0.5)  # let mpiexec forward the message before Abort kills its proxies
         self.comm.Abort(1)
 
 
