@@ -23,7 +23,9 @@ instead of looping: each variable depending on a batched input gets a leading ba
 (JAX's vmap), so W6's Hessian is two matrix products instead of 2n matrix-vector ones. An
 op without a rule anywhere on that path sends the op back to the per-item loop. The batched
 graph lives only inside ``perform``: the op, its ``L_op`` and the outer graph are the same
-either way, so gradients and graph size do not change.
+either way, so gradients and graph size do not change. It is compiled in the default mode
+(``BATCH_MODE``: rewrites, fusion, C kernels where available) since it runs once per call,
+on whole batches; the per-item loop keeps the numpy reference executor.
 """
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ class Vectorized(Op):
             else:
                 from ..compile.function import function
                 new_inputs, new_outputs, out_batched = built
-                fn = function(new_inputs, new_outputs, mode="py", on_unused_input="ignore")
+                fn = function(new_inputs, new_outputs, mode=BATCH_MODE, on_unused_input="ignore")
                 self._batched = (fn, out_batched)
         return self._batched or None
 
@@ -205,6 +207,7 @@ class Vectorized(Op):
         return out
 
 
+BATCH_MODE = None
 _REDUCE_RULES = ("Sum", "Prod", "ProdWithoutZeros", "Max", "Min", "Any", "All")
 
 
