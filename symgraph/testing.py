@@ -25,7 +25,7 @@ from .grad.verify import verify_grad
 
 __all__ = ["random_graph", "RandomGraph", "OP_GROUPS", "assert_modes_agree",
            "ModesDisagreeError", "verify_grad", "verify_rop", "RopCheckError",
-           "available_modes", "compare_values"]
+           "available_modes", "compare_values", "check_infer_shape"]
 
 
 # -- random graphs -------------------------------------------------------------------------
@@ -706,3 +706,24 @@ def _fail(seed, n_nodes, stage, exc, grads, rops, graph_kw, minimize, modes):
     except Exception as e:
         source = f"(the graph does not build: {e})"
     return GraphFailure(seed, best, stage, msg, source)
+
+
+def check_infer_shape(out, inputs, values):
+    """Assert that the op making `out` infers, from symbolic input shapes, the shape `out`
+    really has when `inputs` take `values` (compiled in mode='py')."""
+    from . import function
+    from . import tensor as T
+    node = out.owner
+    in_values = function(inputs, node.inputs, mode="py", on_unused_input="ignore")(*values)
+    dims = [[T.lscalar() for _ in range(v.ndim)] for v in node.inputs]
+    (shape,) = node.op.infer_shape(node, [tuple(d) for d in dims])
+    assert len(shape) == out.ndim
+    want = function(inputs, out, mode="py", on_unused_input="ignore")(*values).shape
+    if not shape:
+        return
+    shape = [T.as_tensor_variable(s) for s in shape]
+    assert all(s.dtype == "int64" and s.ndim == 0 for s in shape)
+    flat = [d for ds in dims for d in ds]
+    sizes = [n for v in in_values for n in v.shape]
+    got = function(flat, shape, mode="py", on_unused_input="ignore")(*sizes)
+    assert tuple(int(g) for g in got) == want

@@ -7,6 +7,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
+from symgraph.testing import check_infer_shape
 from symgraph.gradient import Rop, grad, verify_grad
 
 RNG = np.random.default_rng(11)
@@ -302,25 +303,6 @@ def test_rop_of_dot_and_matmul():
     f = symgraph.function([a3, b, va3], Rop(T.matmul(a3, b), a3, va3), mode="py",
                           on_unused_input="ignore")
     np.testing.assert_allclose(f(x3, y, e3), e3 @ y, rtol=1e-12)
-
-
-def check_infer_shape(out, inputs, values):
-    """The op's symbolic output shape, from symbolic input shapes, equals the run-time one."""
-    node = out.owner
-    in_values = symgraph.function(inputs, node.inputs, mode="py",
-                                  on_unused_input="ignore")(*values)
-    dims = [[T.lscalar() for _ in range(v.ndim)] for v in node.inputs]
-    (shape,) = node.op.infer_shape(node, [tuple(d) for d in dims])
-    assert len(shape) == out.ndim
-    want = symgraph.function(inputs, out, mode="py", on_unused_input="ignore")(*values).shape
-    if not shape:
-        return
-    shape = [T.as_tensor_variable(s) for s in shape]
-    assert all(s.dtype == "int64" and s.ndim == 0 for s in shape)
-    flat = [d for ds in dims for d in ds]
-    sizes = [n for v in in_values for n in v.shape]
-    got = symgraph.function(flat, shape, mode="py", on_unused_input="ignore")(*sizes)
-    assert tuple(int(g) for g in got) == want
 
 
 def test_infer_shape():

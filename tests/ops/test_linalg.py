@@ -8,6 +8,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
+from symgraph.testing import check_infer_shape
 from symgraph.gradient import grad, verify_grad
 from symgraph.tensor import nlinalg, slinalg
 
@@ -192,25 +193,6 @@ def test_float32_grads_keep_dtype():
     for fn in (nlinalg.matrix_inverse, nlinalg.det, slinalg.cholesky):
         assert grad(T.sum(fn(x)), x).dtype == "float32"
     verify_grad(nlinalg.det, [_well_conditioned(2, "float32")], rng=RNG)
-
-
-def check_infer_shape(out, inputs, values):
-    """The op's symbolic output shape, from symbolic input shapes, equals the run-time one."""
-    node = out.owner
-    in_values = symgraph.function(inputs, node.inputs, mode="py",
-                                  on_unused_input="ignore")(*values)
-    dims = [[T.lscalar() for _ in range(v.ndim)] for v in node.inputs]
-    (shape,) = node.op.infer_shape(node, [tuple(d) for d in dims])
-    assert len(shape) == out.ndim
-    want = symgraph.function(inputs, out, mode="py", on_unused_input="ignore")(*values).shape
-    if not shape:
-        return
-    shape = [T.as_tensor_variable(s) for s in shape]
-    assert all(s.dtype == "int64" and s.ndim == 0 for s in shape)
-    flat = [d for ds in dims for d in ds]
-    sizes = [n for v in in_values for n in v.shape]
-    got = symgraph.function(flat, shape, mode="py", on_unused_input="ignore")(*sizes)
-    assert tuple(int(g) for g in got) == want
 
 
 def test_infer_shape():

@@ -4,6 +4,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
+from symgraph.testing import check_infer_shape
 from symgraph.gradient import grad, verify_grad
 
 RNG = np.random.default_rng(7)
@@ -433,25 +434,6 @@ def test_rop_of_sum():
     out = symgraph.function([x, v], symgraph.Rop(T.sum(x ** 2, axis=0), x, v), mode="py")
     a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
     np.testing.assert_allclose(out(a, b), np.sum(2 * a * b, axis=0), rtol=1e-12)
-
-
-def check_infer_shape(out, inputs, values):
-    """The op's symbolic output shape, from symbolic input shapes, equals the run-time one."""
-    node = out.owner
-    in_values = symgraph.function(inputs, node.inputs, mode="py",
-                                  on_unused_input="ignore")(*values)
-    dims = [[T.lscalar() for _ in range(v.ndim)] for v in node.inputs]
-    (shape,) = node.op.infer_shape(node, [tuple(d) for d in dims])
-    assert len(shape) == out.ndim
-    want = symgraph.function(inputs, out, mode="py", on_unused_input="ignore")(*values).shape
-    if not shape:
-        return
-    shape = [T.as_tensor_variable(s) for s in shape]
-    assert all(s.dtype == "int64" and s.ndim == 0 for s in shape)
-    flat = [d for ds in dims for d in ds]
-    sizes = [n for v in in_values for n in v.shape]
-    got = symgraph.function(flat, shape, mode="py", on_unused_input="ignore")(*sizes)
-    assert tuple(int(g) for g in got) == want
 
 
 @pytest.mark.parametrize("fn", [T.sum, T.prod, T.max, T.argmin, T.any, T.logsumexp],
