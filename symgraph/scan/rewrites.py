@@ -184,12 +184,16 @@ def scan_hoist_seq_dot(fgraph, node):
     ns, nc = op.n_seqs, op.n_carry
     x_h, p_h = inner.inputs[:ns], inner.inputs[ns + nc:]
     big = dict(zip(x_h, seqs))          # per-step value -> its stacked outer value
+    root = {h: {k} for k, h in enumerate(x_h)}   # the sequences it reads
     par_of = dict(zip(p_h, params))
     made = []
     for n in io_toposort(inner.inputs, inner.outputs):
         ins = n.inputs
         if not any(i in big for i in ins) or not all(
                 i in big or i in par_of or isinstance(i, Constant) for i in ins):
+            continue
+        roots = set().union(*[root[i] for i in ins if i in big])
+        if len(roots) > 1:  # sequences of different lengths do not broadcast
             continue
         outer = [big[i] if i in big else _padded(par_of.get(i, i)) for i in ins]
         if isinstance(n.op, Dot) and ins[0] in big and ins[1] in par_of:
@@ -204,6 +208,7 @@ def scan_hoist_seq_dot(fgraph, node):
         o = n.outputs[0]
         if out.dtype == o.dtype and out.ndim == o.ndim + 1:
             big[o] = out
+            root[o] = roots
             made.append(o)
     if not made:
         return None

@@ -232,3 +232,13 @@ def test_elementwise_and_transpose_of_slices_are_hoisted(steps):
     got = f(xv, cv, sv)
     assert got.dtype == np.float64 and got.shape == (steps, 3, 2)
     np.testing.assert_allclose(got, np.array(want).reshape(steps, 3, 2), rtol=1e-12)
+
+
+def test_slices_of_sequences_of_different_lengths_stay_in_the_step():
+    # x_t * y_t over sequences of lengths 5 and 3: the loop runs 3 steps, the product
+    # cannot be one elementwise op over both whole sequences
+    x, y, s0 = T.dvector("x"), T.dvector("y"), T.dscalar("s0")
+    ss, _ = symgraph.scan(lambda xt, yt, s: s + xt * yt, sequences=[x, y], outputs_info=s0)
+    f = symgraph.function([x, y, s0], ss, mode="FAST_RUN")
+    xv, yv = np.arange(1.0, 6.0), np.array([2.0, -1.0, 0.5])
+    np.testing.assert_allclose(f(xv, yv, 1.0), 1.0 + np.cumsum(xv[:3] * yv))
