@@ -126,23 +126,33 @@ class Scan(Op):
                 if self.keep[j] == "all" else None for j, c in enumerate(carries)]
         ys = [None] * ny
         carries = list(carries)
+        params = list(params)
+        stored = [(j, hist[j], hist[j].shape[1:]) for j in range(nc) if hist[j] is not None]
+        ndarray = np.ndarray
         done = n
         for t in range(n):
-            vals = [s[t] for s in seqs] + carries + list(params)
+            vals = [s[t] for s in seqs] + carries + params
             try:
                 res = prog(vals)
             except Exception as e:
                 raise _step_error(self, t, e) from e
-            for j in range(nc):
+            carries[:] = res[:nc]
+            for j, buf, shape in stored:  # the common case without _store's conversions
                 c = res[j]
-                if self.keep[j] == "all":
-                    _store(self, hist[j], t, c, f"carry {j}")
-                carries[j] = c
+                if type(c) is ndarray and c.shape == shape:
+                    buf[t] = c
+                else:
+                    _store(self, buf, t, c, f"carry {j}")
             for k in range(ny):
-                y = np.asarray(res[nc + k])
-                if ys[k] is None:
-                    ys[k] = np.empty((n,) + y.shape, out_types[nc + k].numpy_dtype)
-                _store(self, ys[k], t, y, f"output {k}")
+                y = res[nc + k]
+                buf = ys[k]
+                if buf is None:
+                    y = np.asarray(y)
+                    buf = ys[k] = np.empty((n,) + y.shape, out_types[nc + k].numpy_dtype)
+                if type(y) is ndarray and y.shape == buf.shape[1:]:
+                    buf[t] = y
+                else:
+                    _store(self, buf, t, y, f"output {k}")
             if self.until and bool(res[-1]):
                 done = t + 1
                 break
