@@ -20,8 +20,10 @@ Batching. When every op of the inner graph that depends on a batched input has a
 rule (``batch_graph``: Elemwise, DimShuffle, Dot, Sum/Prod/Max/Min/Any/All, Subtensor and
 IncSubtensor with shared indices), ``perform`` runs a second, *batched* inner graph once
 instead of looping: each variable depending on a batched input gets a leading batch dim
-(JAX's vmap), so W6's Hessian is two matrix products instead of 2n matrix-vector ones. An
-op without a rule anywhere on that path sends the op back to the per-item loop. The batched
+(JAX's vmap). When the batched value is ``BasisRows`` (as in ``jacobian``), a product with
+the identity rows is the other operand or its transpose, so W6's Hessian needs one matrix
+product instead of 2n matrix-vector ones. An op without a rule anywhere on that path sends
+the op back to the per-item loop. The batched
 graph lives only inside ``perform``: the op, its ``L_op`` and the outer graph are the same
 either way, so gradients and graph size do not change. It is compiled in the default mode
 (``BATCH_MODE``: rewrites, fusion, C kernels where available) since it runs once per call,
@@ -85,7 +87,7 @@ class Vectorized(Op):
         self.name = name
         self.use_batching = True     # False: always the per-item loop (tests compare both)
         self._fn = None
-        self._batched = None         # None: not tried yet; False: no batching rule
+        self._batched = {}           # identity flags -> (fn, out_batched), or False: no rule
 
     # each instance holds its own graph: compare by identity
     def __eq__(self, other):
@@ -127,26 +129,33 @@ class Vectorized(Op):
                                 on_unused_input="ignore")
         return self._fn
 
-    def batched_function(self):
+    def batched_function(self, identity=None):
         """(compiled batched inner graph, which of its outputs carry the batch dim), or
-        None when some op on a batched path has no batching rule (``batch_graph``)."""
-        if self._batched is None:
-            built = batch_graph(self.inner_inputs, self.inner_outputs, self.batched)
+        None when some op on a batched path has no batching rule (``batch_graph``).
+        `identity` flags the batched inputs known to be the rows of the identity."""
+        identity = tuple(bool(i) for i in (identity or [False] * len(self.inner_inputs)))
+        if identity not in self._batched:
+            built = batch_graph(self.inner_inputs, self.inner_outputs, self.batched, identity)
             if built is None:
-                self._batched = False
+                self._batched[identity] = False
             else:
                 from ..compile.function import function
                 new_inputs, new_outputs, out_batched = built
-                fn = function(new_inputs, new_outputs, mode=BATCH_MODE, on_unused_input="ignore")
-                self._batched = (fn, out_batched)
-        return self._batched or None
+                fn = function(new_inputs, new_outputs, mode=BATCH_MODE,
+                              on_unused_input="ignore")
+                self._batched[identity] = (fn, out_batched)
+        return self._batched[identity] or None
 
     def perform(self, node, inputs, output_storage):
         sizes = {x.shape[0] for x, b in zip(inputs, self.batched) if b}
         if len(sizes) != 1:
             raise ValueError(f"{self}: batched inputs have different leading sizes {sorted(sizes)}")
         (n,) = sizes
-        batched = self.batched_function() if self.use_batching else None
+        batched = None
+        if self.use_batching:
+            identity = [b and x.owner is not None and isinstance(x.owner.op, BasisRows)
+                        for x, b in zip(node.inputs, self.batched)]
+            batched = self.batched_function(identity)
         if batched is not None:
             fn, out_batched = batched
             for k, r in enumerate(fn(*inputs)):
@@ -211,9 +220,10 @@ BATCH_MODE = None
 _REDUCE_RULES = ("Sum", "Prod", "ProdWithoutZeros", "Max", "Min", "Any", "All")
 
 
-def _batch_node(node, ins, batched_in):
+def _batch_node(node, ins, batched_in, identity=()):
     """The outputs of `node` with a leading batch dim, given its inputs `ins` (those flagged
-    in `batched_in` with a batch dim added in front); None when there is no rule."""
+    in `batched_in` with a batch dim added in front); None when there is no rule. The
+    batched variables in `identity` are the rows of the identity."""
     from ..ops import blas, reduce, subtensor
     from ..ops.alloc import alloc
     from ..ops.elemwise import DimShuffle, Elemwise, dimshuffle
@@ -228,6 +238,12 @@ def _batch_node(node, ins, batched_in):
     if type(op) is blas.Dot:
         (a, b), (ba, bb) = ins, batched_in
         ka, kb = node.inputs[0].ndim, node.inputs[1].ndim
+        dtype = node.outputs[0].dtype
+        # the rows e_i of the identity: dot(e_i, b) = b[i] and dot(a, e_i) = a[..., i]
+        if ba and not bb and ka == 1 and a in identity and b.dtype == dtype:
+            return [b]
+        if bb and not ba and kb == 1 and b in identity and a.dtype == dtype:
+            return [a if ka == 1 else dimshuffle(a, (1, 0))]
         if ba and bb:
             # (B, [n,] k) . (B, k[, m])
             return [blas.batched_dot(a, b)]
@@ -260,18 +276,23 @@ def _batch_node(node, ins, batched_in):
     return None
 
 
-def batch_graph(inputs, outputs, batched):
+def batch_graph(inputs, outputs, batched, identity=None):
     """`outputs` with a leading batch dim on every variable that depends on an input flagged
     in `batched` (JAX's vmap), as ``(new_inputs, new_outputs, out_batched)``: `new_inputs`
     are the batched inputs with the batch dim and the shared ones themselves, `out_batched`
     says which outputs got the batch dim (the others depend on shared inputs only). None when
-    an op on a batched path has no batching rule (see ``_batch_node``)."""
+    an op on a batched path has no batching rule (see ``_batch_node``). `identity` flags the
+    batched inputs whose values will be the rows of the identity (``BasisRows``): a product
+    with them is the other operand (or its transpose)."""
     memo = {}
     new_inputs = []
-    for x, b in zip(inputs, batched):
+    ident = set()
+    for x, b, e in zip(inputs, batched, identity or [False] * len(inputs)):
         if b:
             xb = TensorType(x.dtype, (None,) + tuple(x.type.shape))()
             memo[x] = xb
+            if e:
+                ident.add(xb)
             new_inputs.append(xb)
         else:
             new_inputs.append(x)
@@ -280,7 +301,7 @@ def batch_graph(inputs, outputs, batched):
         if not any(flags):
             continue
         try:
-            outs = _batch_node(node, [memo.get(i, i) for i in node.inputs], flags)
+            outs = _batch_node(node, [memo.get(i, i) for i in node.inputs], flags, ident)
         except (TypeError, ValueError):
             outs = None
         if outs is None or len(outs) != len(node.outputs):

@@ -7,7 +7,7 @@ import pytest
 import symgraph
 import symgraph.tensor as T
 from symgraph.gradient import grad, hessian, jacobian
-from symgraph.grad.batched import Vectorized, batch_graph, vectorize_graph
+from symgraph.grad.batched import BasisRows, Vectorized, batch_graph, vectorize_graph
 from symgraph.graph import Apply, Op, toposort
 from symgraph.types import TensorType
 
@@ -101,6 +101,8 @@ def test_random_graphs_batched_equals_loop(seed):
             rng.normal(size=(K, M)) * 0.5, rng.normal(size=K)]
     got, want = batched_and_looped([v, A, B, c], J, vals)
     assert_same(got, want)
+    # the batched value is BasisRows: perform took the graph built for identity rows
+    assert op._batched[op.batched] is not False
     assert got[0].shape[1:] == (K,) and got[1].shape[1:] == (K, K)
 
 
@@ -151,6 +153,42 @@ def test_vectorize_graph_rules_shared_and_summed_outputs(dtype):
     assert_same(got, want)
 
 
+def test_batched_graph_leaves_its_input_values_alone():
+    """The batched graph is compiled in the default mode (rewrites, inplace ops): the values
+    the op is given, shared or batched, must come back unchanged."""
+    X, S = T.dmatrix("X"), T.dmatrix("S")
+    res = vectorize_graph([T.exp(S) * X + 1, T.tanh(X) * 2 - S], [X], [T.tensor3("Xs")])
+    batch, Sv = RNG.normal(size=(3, 2, 2)), RNG.normal(size=(2, 2))
+    keep = [batch.copy(), Sv.copy()]
+    Xs = res[0].owner.inputs[0]
+    got, want = batched_and_looped([Xs, S], res, [batch, Sv])
+    assert_same(got, want)
+    np.testing.assert_array_equal(batch, keep[0])
+    np.testing.assert_array_equal(Sv, keep[1])
+    np.testing.assert_allclose(got[0], np.exp(Sv) * batch + 1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_products_with_identity_rows(dtype):
+    """Batched over BasisRows, dot(e_i, b) is b[i] and dot(a, e_i) is a[..., i]: the batched
+    graph uses b and a.T; a dtype that a product would upcast keeps the general rule."""
+    x = T.tensor(dtype, shape=(None,), name="x")
+    w = T.tensor(dtype, shape=(None,), name="w")
+    S = T.tensor(dtype, shape=(None, None), name="S")
+    D = T.dmatrix("D")
+    outs = [T.dot(x, w), T.dot(w, x), T.dot(x, S), T.dot(S, x), T.dot(D, x) + T.dot(x, D),
+            T.exp(x) * T.dot(x, S)]
+    res = vectorize_graph(outs, [x], [BasisRows()(w)])
+    op = res[0].owner.op
+    wv = RNG.normal(size=4).astype(dtype)
+    Sv, Dv = RNG.normal(size=(4, 4)).astype(dtype), RNG.normal(size=(4, 4))
+    got, want = batched_and_looped([w, S, D], res, [wv, Sv, Dv])
+    assert op._batched[(True, False, False, False)] is not False
+    assert_same(got, want, 1e-5 if dtype == "float32" else 1e-12)
+    for k, r in enumerate([wv, wv, Sv, Sv.T, Dv + Dv.T, np.exp(np.eye(4)) * Sv]):
+        np.testing.assert_allclose(got[k], np.broadcast_to(r, got[k].shape), rtol=1e-5)
+
+
 class _NoRule(Op):
     """numpy.cumsum(x): an op with no batching rule."""
 
@@ -197,7 +235,13 @@ def test_w6_hessian_batched_matches_closed_form_and_stays_differentiable():
     A, x = T.dmatrix("A"), T.dvector("x")
     cost = (T.tanh(T.dot(A, x)) ** 2).sum() + T.dot(x, x) / 2
     H = hessian(cost, x)
-    assert vectorized_ops([H])[0].batched_function() is not None
+    op = vectorized_ops([H])[0]
+    assert op.batched_function() is not None
+    # with identity rows, dot(A, e_i) is A[:, i]: one matrix product is left (A.T d A)
+    fn_, _ = op.batched_function(op.batched)
+    dots = [n for n in toposort(fn_.maker.fgraph.outputs)
+            if type(n.op).__name__ in ("Dot", "Gemm", "TensorDot") and n.outputs[0].ndim == 2]
+    assert len(dots) == 1
     for n in (1, 6, 40):
         Av, xv = RNG.normal(size=(n, n)) / np.sqrt(n), RNG.normal(size=n)
         got, want = batched_and_looped([A, x], [H], [Av, xv])
