@@ -23,9 +23,9 @@ instead of looping: each variable depending on a batched input gets a leading ba
 (JAX's vmap). When the batched value is ``BasisRows`` (as in ``jacobian``), a product with
 the identity rows is the other operand or its transpose, so W6's Hessian needs one matrix
 product instead of 2n matrix-vector ones. An op without a rule anywhere on that path sends
-the op back to the per-item loop. The batched
-graph lives only inside ``perform``: the op, its ``L_op`` and the outer graph are the same
-either way, so gradients and graph size do not change. It is compiled in the default mode
+the op back to the per-item loop. The batched graph lives only inside ``perform``: the op,
+its ``L_op`` and the outer graph are the same either way, so gradients and graph size do
+not change. It is compiled in the default mode
 (``BATCH_MODE``: rewrites, fusion, C kernels where available) since it runs once per call,
 on whole batches; the per-item loop keeps the numpy reference executor.
 """
@@ -216,6 +216,7 @@ class Vectorized(Op):
         return out
 
 
+# the mode of the batched inner graph (None: the default mode, rewrites and C kernels)
 BATCH_MODE = None
 _REDUCE_RULES = ("Sum", "Prod", "ProdWithoutZeros", "Max", "Min", "Any", "All")
 
