@@ -25,9 +25,9 @@ the identity rows is the other operand or its transpose, so W6's Hessian needs o
 product instead of 2n matrix-vector ones. An op without a rule anywhere on that path sends
 the op back to the per-item loop. The batched graph lives only inside ``perform``: the op,
 its ``L_op`` and the outer graph are the same either way, so gradients and graph size do
-not change. It is compiled in the default mode
-(``BATCH_MODE``: rewrites, fusion, C kernels where available) since it runs once per call,
-on whole batches; the per-item loop keeps the numpy reference executor.
+not change. It is compiled in the default mode (``BATCH_MODE``: rewrites, fusion, C kernels
+where available) since it runs once per call, on whole batches; the per-item loop keeps the
+numpy reference executor.
 """
 from __future__ import annotations
 
