@@ -17,6 +17,9 @@ backward loop of a gradient computes the gradient of every sequence; often none 
 a transpose of a slice, elementwise ops of slices and parameters) is done once before the
 loop for every step and read as a sequence (loops over whole sequences only).
 
+``scan_hoist_accumulator``: a carry only accumulating ``dot(s_t, v_t)`` of a sequence slice
+becomes a stacked output v and one ``tensordot(S, V)`` after the loop.
+
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
 from __future__ import annotations
@@ -236,6 +239,78 @@ def scan_hoist_seq_dot(fgraph, node):
     return {o: n for o, n in zip(node.outputs, new.outputs) if fgraph.clients.get(o)}
 
 
+def scan_hoist_accumulator(fgraph, node):
+    """A carry that only accumulates products of a sequence slice and a per-step value,
+    ``acc' = acc + dot(s_t, v_t)`` (a gradient loop's ``gW += x_t.T @ da_t``), becomes a
+    stacked output v and one product after the loop: ``acc0 + tensordot(S, V)`` (one large
+    GEMM instead of a small one, and a copy of the accumulator, per step)."""
+    from .. import tensor as T
+    from ..graph import io_toposort
+    from ..ops.blas import Dot
+    from ..ops.elemwise import Elemwise
+    from ..ops.scalar import Add
+    op = node.op
+    n_steps, seqs, inits, params = op.split(node.inputs)
+    if op.until or not op.n_seqs:
+        return None
+    inner = op.inner
+    ns, nc, ny = op.n_seqs, op.n_carry, op.n_ys
+    x_h, c_h = inner.inputs[:ns], inner.inputs[ns:ns + nc]
+    uses = {}
+    for n in io_toposort(inner.inputs, inner.outputs):
+        for i in n.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    for o in inner.outputs:
+        uses[o] = uses.get(o, 0) + 1
+    plans = {}
+    for j in range(nc):
+        out, acc = inner.outputs[j], c_h[j]
+        if op.keep[j] != "last" or out.owner is None or uses.get(acc) != 1 \
+                or uses.get(out) != 1:
+            continue
+        a = out.owner
+        if not (isinstance(a.op, Elemwise) and isinstance(a.op.scalar_op, Add)
+                and not a.op.destroy_map and len(a.inputs) == 2 and acc in a.inputs):
+            continue
+        d = a.inputs[1] if a.inputs[0] is acc else a.inputs[0]
+        if d.owner is None or not isinstance(d.owner.op, Dot) or uses.get(d) != 1:
+            continue
+        sv, v = d.owner.inputs
+        if sv not in x_h or v is acc or sv.ndim != 2 or v.ndim != 2 or \
+                d.type != out.type or acc.type.ndim != 2 or out.dtype != acc.dtype or \
+                sv.dtype != out.dtype or v.dtype != out.dtype:
+            continue
+        plans[j] = (x_h.index(sv), v)
+    if not plans:
+        return None
+    keep_c = [j for j in range(nc) if j not in plans]
+    vs = []
+    for j in plans:
+        if plans[j][1] not in vs:
+            vs.append(plans[j][1])
+    new_in = list(x_h) + [c_h[j] for j in keep_c] + inner.inputs[ns + nc:]
+    outs = ([inner.outputs[j] for j in keep_c] + inner.outputs[nc:nc + ny] + vs)
+    new_op = Scan(InnerGraph(new_in, outs), ns, len(keep_c), ny + len(vs),
+                  keep=tuple(op.keep[j] for j in keep_c), name=op.name, mode=op.mode,
+                  truncate_gradient=op.truncate_gradient)
+    new = new_op.make_node(n_steps, *seqs, *[inits[j] for j in keep_c], *params)
+    new.trace = node.trace
+    res = new.outputs
+    result = {}
+    for a, j in enumerate(keep_c):
+        result[node.outputs[j]] = res[a]
+    for k in range(ny):
+        result[node.outputs[nc + k]] = res[len(keep_c) + k]
+    for j, (i, v) in plans.items():
+        stacked = res[len(keep_c) + ny + vs.index(v)]
+        s_all = seqs[i][:stacked.shape[0]]
+        total = inits[j] + T.tensordot(s_all, stacked, axes=[[0, 2], [0, 1]])
+        if total.dtype != node.outputs[j].dtype or total.ndim != node.outputs[j].ndim:
+            return None
+        result[node.outputs[j]] = total
+    return {o: n for o, n in result.items() if fgraph.clients.get(o)}
+
+
 try:
     from ..opt.engine import local_rule
 except ImportError:  # the rewrite engine is not part of this build
@@ -250,3 +325,5 @@ if local_rule is not None:
                tags=("scan", "prune_ys"))(scan_prune_ys)
     local_rule(("specialize", "fuse"), Scan, name="scan_hoist_seq_dot",
                tags=("scan", "hoist_seq_dot"))(scan_hoist_seq_dot)
+    local_rule(("specialize", "fuse"), Scan, name="scan_hoist_accumulator",
+               tags=("scan", "hoist_accumulator"))(scan_hoist_accumulator)

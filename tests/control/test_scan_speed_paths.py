@@ -119,10 +119,10 @@ def test_unread_step_outputs_are_pruned():
     ins, cost = _rnn_graph()
     f = symgraph.function(ins, grad(cost, ins[1:4]), mode="FAST_RUN")
     (back,) = [n for n in _scan_nodes(f) if "grad_of" in str(n.op)]
-    assert back.op.n_ys == 0
+    n_ys = back.op.n_ys
     f_all = symgraph.function(ins, grad(cost, ins), mode="FAST_RUN")
     (back,) = [n for n in _scan_nodes(f_all) if "grad_of" in str(n.op)]
-    assert back.op.n_ys == 1
+    assert back.op.n_ys == n_ys + 1
     rng = np.random.default_rng(3)
     args = [rng.standard_normal((6, 2, 3)), rng.standard_normal((3, 4)),
             rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4),
@@ -242,3 +242,53 @@ def test_slices_of_sequences_of_different_lengths_stay_in_the_step():
     f = symgraph.function([x, y, s0], ss, mode="FAST_RUN")
     xv, yv = np.arange(1.0, 6.0), np.array([2.0, -1.0, 0.5])
     np.testing.assert_allclose(f(xv, yv, 1.0), 1.0 + np.cumsum(xv[:3] * yv))
+
+
+def test_gradient_accumulators_leave_the_backward_step():
+    # gW += x_t.T da_t and gU += h_{t-1}.T da_t become one product each after the loop:
+    # the backward step keeps one product (da U.T)
+    ins, cost = _rnn_graph()
+    f = symgraph.function(ins, grad(cost, ins[1:4]), mode="FAST_RUN")
+    (back,) = [n for n in _scan_nodes(f) if "grad_of" in str(n.op)]
+    assert sum(k in ("Dot", "Gemm") for k in _inner_ops(back)) == 1
+
+
+def _numpy_truncated(X, W, U, b, h0, k):
+    hs, h = [], h0
+    for t in range(len(X)):
+        h = np.tanh(X[t] @ W + h @ U + b)
+        hs.append(h)
+    gW, gU, gb = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
+    dh = np.zeros_like(h0)
+    for t in range(len(X) - 1, max(len(X) - k, 0) - 1, -1):
+        dh = dh + hs[t]
+        da = dh * (1 - hs[t] * hs[t])
+        hprev = hs[t - 1] if t else h0
+        gW += X[t].T @ da
+        gU += hprev.T @ da
+        gb += da.sum(0)
+        dh = da @ U.T
+    return gW, gU, gb
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("steps", [0, 2, 6])
+def test_accumulators_with_truncated_gradient(dtype, steps):
+    X = T.tensor3("X", dtype=dtype)
+    W, U, h0 = (T.matrix(n, dtype=dtype) for n in "WUh")
+    b = T.vector("b", dtype=dtype)
+    hs, _ = symgraph.scan(lambda x, h, W, U, b: T.tanh(T.dot(x, W) + T.dot(h, U) + b),
+                          sequences=X, outputs_info=h0, non_sequences=[W, U, b],
+                          truncate_gradient=3)
+    gs = grad(0.5 * (hs * hs).sum(), [W, U, b])
+    f = symgraph.function([X, W, U, b, h0], gs, mode="FAST_RUN")
+    rng = np.random.default_rng(9)
+    args = [rng.standard_normal((steps, 2, 3)), rng.standard_normal((3, 4)),
+            rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4),
+            rng.standard_normal((2, 4))]
+    got = f(*[a.astype(dtype) for a in args])
+    want = _numpy_truncated(*args, 3)
+    for g, w in zip(got, want):
+        assert g.dtype == np.dtype(dtype) and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-4 if dtype == "float32" else 1e-10,
+                                   atol=1e-5 if dtype == "float32" else 1e-12)
