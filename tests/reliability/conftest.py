@@ -1,9 +1,7 @@
-"""Reliability tests compile into temporary compiledirs, never the user's cache."""
+"""Helpers of the reliability tests (their temporary compiledirs come from tests/conftest.py)."""
 import shutil
 
 import pytest
-
-import symgraph
 
 
 def have_cc():
@@ -16,17 +14,3 @@ def have_cc():
 
 
 needs_cc = pytest.mark.skipif(not shutil.which("gcc"), reason="needs a C compiler")
-
-
-@pytest.fixture(scope="module")
-def compiledir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("compiledir")
-    with symgraph.change_flags(compiledir=str(d)):
-        yield d
-
-
-@pytest.fixture
-def fresh_compiledir(tmp_path):
-    d = tmp_path / "compiledir"
-    with symgraph.change_flags(compiledir=str(d)):
-        yield d

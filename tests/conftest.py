@@ -1,8 +1,5 @@
-"""CUDA backend tests: a temporary compiledir; NVRTC and device availability as fixtures.
-
-Tests that only render and compile kernels (NVRTC, no device) run in CI. Tests marked
-``gpu`` launch kernels and skip unless cupy sees a CUDA device.
-"""
+"""Fixtures every test folder shares: temporary compiledirs, so that tests that inspect or
+damage the kernel cache never touch the user's own."""
 import pytest
 
 import symgraph
@@ -10,7 +7,7 @@ import symgraph
 
 @pytest.fixture(scope="module")
 def compiledir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cuda_compiledir")
+    d = tmp_path_factory.mktemp("compiledir")
     with symgraph.change_flags(compiledir=str(d)):
         yield d
 
