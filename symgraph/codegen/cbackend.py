@@ -321,11 +321,11 @@ def _is_scalar_type(var):
     return all(s == 1 for s in var.type.shape)
 
 
-def lower_elemwise(node, name, omp_min=0):
-    """The C source of an Elemwise `node` as kernel `name`, or None; loops over more than
-    `omp_min` elements use OpenMP threads (0: never)."""
+def elemwise_expr(node):
+    """How an Elemwise `node` is spelled in C (and CUDA): ``(output dtype, input dtypes,
+    Composite temporaries, result expression)`` over arguments ``v0, v1, ...``, or None."""
     op = node.op
-    if not isinstance(op, Elemwise) or len(node.outputs) != 1 or node.outputs[0].ndim > 32:
+    if not isinstance(op, Elemwise) or len(node.outputs) != 1:
         return None
     out = node.outputs[0].dtype
     dts = [i.dtype for i in node.inputs]
@@ -336,8 +336,18 @@ def lower_elemwise(node, name, omp_min=0):
         expr = body and f"t{len(body) - 1}"
     else:
         expr = scalar_c(op.scalar_op, args, dts, out)
-    if not expr:
+    return (out, dts, body, expr) if expr else None
+
+
+def lower_elemwise(node, name, omp_min=0):
+    """The C source of an Elemwise `node` as kernel `name`, or None; loops over more than
+    `omp_min` elements use OpenMP threads (0: never)."""
+    if node.outputs[0].ndim > 32:
         return None
+    spelled = elemwise_expr(node)
+    if spelled is None:
+        return None
+    out, dts, body, expr = spelled
     ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v)}
            for k, (v, d) in enumerate(zip(node.inputs, dts))]
     return render("elemwise", name=name, origin=f"{name}: {_origin(node)}", ins=ins,

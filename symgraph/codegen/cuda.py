@@ -55,10 +55,9 @@ import numpy as np
 
 from ..config import config
 from ..errors import CompileError, SymgraphError
-from ..ops.elemwise import Elemwise, _check_runtime_broadcast
+from ..ops.elemwise import _check_runtime_broadcast
 from ..types import is_float
-from .cbackend import (CTYPE, _INTS, _is_scalar_type, _origin, composite_c, scalar_c,
-                       templates)
+from .cbackend import CTYPE, _INTS, _is_scalar_type, _origin, elemwise_expr, templates
 from .executor import PyProgram
 
 __all__ = ["CudaUnavailableError", "CACHE_FORMAT", "BLOCK", "DEFAULT_ARCH", "NVRTC_OPTIONS",
@@ -373,20 +372,11 @@ _REDUCE = {"Sum", "Prod", "ProdWithoutZeros", "Max", "Min", "Any", "All"}
 
 
 def _elemwise_source(node, name):
+    spelled = elemwise_expr(node)
+    if spelled is None:
+        return None
     op = node.op
-    if not isinstance(op, Elemwise) or len(node.outputs) != 1:
-        return None
-    out = node.outputs[0].dtype
-    dts = [i.dtype for i in node.inputs]
-    args = [f"v{k}" for k in range(len(dts))]
-    body = []
-    if type(op.scalar_op).__name__ == "Composite":
-        body = composite_c(op.scalar_op, args, dts)
-        expr = body and f"t{len(body) - 1}"
-    else:
-        expr = scalar_c(op.scalar_op, args, dts, out)
-    if not expr:
-        return None
+    out, dts, body, expr = spelled
     inplace = dict(op.inplace_pattern).get(0)
     ins = [{"pos": k, "ctype": CTYPE[d], "scalar": _is_scalar_type(v), "restrict": k != inplace}
            for k, (v, d) in enumerate(zip(node.inputs, dts))]
@@ -674,18 +664,11 @@ def conv2d_forward(op, x, w, dtype, xp=np):
     """Conv2d's forward pass as im2col + one batched gemm with array module `xp` (numpy or
     cupy): the same geometry (padding, strides, dilation, flip) as ``op.forward``."""
     ph, pw, ho, wo = op._geometry(x.shape, w.shape)
-    n, c, h, wd = x.shape
+    n = x.shape[0]
     o, _, kh, kw = w.shape
-    xpad = xp.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=dtype)
-    xpad[:, :, ph:ph + h, pw:pw + wd] = x
-    cols = xp.empty((n, c, kh, kw, ho, wo), dtype=dtype)
-    if ho and wo:
-        for u in range(kh):
-            for v in range(kw):
-                su, sv = op._slices(u, v, ho, wo)
-                cols[:, :, u, v] = xpad[:, :, su, sv]
+    cols = op._cols(x, kh, kw, ph, pw, ho, wo, dtype, xp=xp)
     w2 = xp.ascontiguousarray(op._eff(w).astype(dtype, copy=False)).reshape(o, -1)
-    out = xp.matmul(w2, cols.reshape(n, c * kh * kw, ho * wo))
+    out = xp.matmul(w2, cols)
     return out.reshape(n, o, ho, wo)
 
 

@@ -99,16 +99,17 @@ class _ConvBase(Op):
         return (slice(u * dh, u * dh + (ho - 1) * sh + 1, sh),
                 slice(v * dw, v * dw + (wo - 1) * sw + 1, sw))
 
-    def _cols(self, x, kh, kw, ph, pw, ho, wo, dtype):
+    def _cols(self, x, kh, kw, ph, pw, ho, wo, dtype, xp=np):
+        """im2col: (n, c*kh*kw, ho*wo) patches of x, with array module `xp` (numpy or cupy)."""
         n, c, h, w = x.shape
-        xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
-        xp[:, :, ph:ph + h, pw:pw + w] = x
-        cols = np.empty((n, c, kh, kw, ho, wo), dtype=dtype)
+        padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+        cols = xp.empty((n, c, kh, kw, ho, wo), dtype=dtype)
         if ho and wo:
             for u in range(kh):
                 for v in range(kw):
                     su, sv = self._slices(u, v, ho, wo)
-                    cols[:, :, u, v] = xp[:, :, su, sv]
+                    cols[:, :, u, v] = padded[:, :, su, sv]
         return cols.reshape(n, c * kh * kw, ho * wo)
 
     def _eff(self, w):
