@@ -1,3 +1,6 @@
+#ifndef SG_BLK
+#define SG_BLK 16   /* lanes of a block: a multiple of every vector width gcc picks */
+#endif
 /* k0: add(TensorType(float64, (None,)), TensorType(float64, (1,))) -> TensorType(float64, (None,)) */
 static void k0_contig(int64_t n, void **data)
 {
@@ -5,11 +8,32 @@ static void k0_contig(int64_t n, void **data)
     const double *p1 = (const double *)data[1];
     double *po = (double *)data[2];
     const double s1 = p1[0];
-    #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-        const double v0 = p0[i];
-        const double v1 = s1;
-        po[i] = (double)((v0 + v1));
+    const int64_t nb = n - n % SG_BLK;
+    for (int64_t b = 0; b < nb; b += SG_BLK) {
+        #pragma omp simd
+        for (int64_t j = 0; j < SG_BLK; ++j) {
+            const double v0 = p0[b + j];
+            const double v1 = s1;
+            po[b + j] = (double)((v0 + v1));
+        }
+    }
+    if (nb < n) {
+        /* the tail: padded with its own first element, so padding lanes compute valid values */
+        const int64_t r = n - nb;
+        double b0[SG_BLK];
+        double bo[SG_BLK];
+
+        for (int64_t j = 0; j < SG_BLK; ++j) {
+            b0[j] = p0[nb + (j < r ? j : 0)];
+        }
+        #pragma omp simd
+        for (int64_t j = 0; j < SG_BLK; ++j) {
+            const double v0 = b0[j];
+            const double v1 = s1;
+            bo[j] = (double)((v0 + v1));
+        }
+
+        for (int64_t j = 0; j < r; ++j) po[nb + j] = bo[j];
     }
 }
 
@@ -23,13 +47,40 @@ static void k0_strided(int64_t ndim, const int64_t *shape, void **data)
     for (int64_t d = 0; d < ndim; ++d) if (shape[d] == 0) return;
     const int64_t n = shape[ndim - 1];
     const int64_t t0 = st[0 * ndim + ndim - 1];
-    const int64_t t1 = st[1 * ndim + ndim - 1];
+    const double s1 = *(const double *)p[1];
     const int64_t to = st[2 * ndim + ndim - 1];
+    /* rows whose operands are all contiguous run the blocks in place */
+    const int unit = to == sizeof(double) && t0 == sizeof(double);
+    const int64_t nb = unit ? n - n % SG_BLK : 0;
     for (;;) {
-        for (int64_t i = 0; i < n; ++i) {
-            const double v0 = *(const double *)(p[0] + i * t0);
-            const double v1 = *(const double *)(p[1] + i * t1);
-            *(double *)(p[2] + i * to) = (double)((v0 + v1));
+        const double *q0 = (const double *)p[0];
+        double *qo = (double *)p[2];
+        for (int64_t b = 0; b < nb; b += SG_BLK) {
+        #pragma omp simd
+        for (int64_t j = 0; j < SG_BLK; ++j) {
+            const double v0 = q0[b + j];
+            const double v1 = s1;
+            qo[b + j] = (double)((v0 + v1));
+        }
+        }
+        for (int64_t i = nb; i < n; i += SG_BLK) {
+            const int64_t r = n - i < SG_BLK ? n - i : SG_BLK;
+        double b0[SG_BLK];
+        double bo[SG_BLK];
+
+            for (int64_t j = 0; j < SG_BLK; ++j) {
+                const int64_t e = i + (j < r ? j : 0);
+                b0[j] = *(const double *)(p[0] + e * t0);
+            }
+        #pragma omp simd
+        for (int64_t j = 0; j < SG_BLK; ++j) {
+            const double v0 = b0[j];
+            const double v1 = s1;
+            bo[j] = (double)((v0 + v1));
+        }
+
+            for (int64_t j = 0; j < r; ++j)
+                *(double *)(p[2] + (i + j) * to) = bo[j];
         }
         int64_t d = ndim - 2;
         for (; d >= 0; --d) {
