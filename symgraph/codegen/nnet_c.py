@@ -1,6 +1,8 @@
 """The neural-network ops in C: Softmax, LogSoftmax and their gradients along any axis
-(``kernels/c/softmax.c.j2``), and the integer-label crossentropies NegLogProb1Hot,
-CrossentropyCategorical1Hot and their gradients (``kernels/c/crossentropy.c.j2``).
+(``kernels/c/softmax.c.j2``), the integer-label crossentropies NegLogProb1Hot,
+CrossentropyCategorical1Hot and their gradients (``kernels/c/crossentropy.c.j2``), and the
+crossentropy of a softmax in one pass a row, CrossentropySoftmax1Hot and its gradient
+CrossentropySoftmax1HotDx (``kernels/c/xent_softmax.c.j2``).
 
 Each line along the axis is computed as the numpy reference does (max-shifted exponentials,
 then one sum), so results agree to a few ulps; a label out of range raises the reference's
@@ -19,7 +21,9 @@ _AXIS_KINDS = {N.Softmax: "softmax", N.LogSoftmax: "log_softmax",
                N.SoftmaxGrad: "softmax_grad", N.LogSoftmaxGrad: "log_softmax_grad"}
 _LABEL_KINDS = {N.NegLogProb1Hot: "nll", N.CrossentropyCategorical1Hot: "xent",
                 N.NegLogProb1HotGrad: "nll_grad", N.CrossentropyCategorical1HotGrad: "xent_grad"}
+_XENT_KINDS = {N.CrossentropySoftmax1Hot: "loss", N.CrossentropySoftmax1HotDx: "dx"}
 _FLOATS = ("float32", "float64")
+_LABELS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
 def lower_nnet(node, omp_min=0):
@@ -41,6 +45,8 @@ def lower_nnet(node, omp_min=0):
         def thunk(lib, ffi, k):
             return _axis_thunk(lib, ffi, k, node)
         return sig, source, thunk
+    if type(node.op) in _XENT_KINDS:
+        return _lower_xent_softmax(node, _XENT_KINDS[type(node.op)], omp_min)
     kind = _LABEL_KINDS.get(type(node.op))
     if kind is None or out not in _FLOATS:
         return None
@@ -127,5 +133,70 @@ def _label_thunk(lib, ffi, k, node, kind):
                          a2.strides[1] // a2.itemsize], dtype=np.int64)
         if rows and run(k, 0, ptrs, from_buffer("int64_t[]", meta)) != 0:
             return reference(args)     # the reference's IndexError
+        return out
+    return perform_of(compute)
+
+
+def _lower_xent_softmax(node, kind, omp_min):
+    from .cbackend import CTYPE, _origin, render
+    out = node.outputs[0].dtype
+    bias = node.op.bias
+    x, labels = node.inputs[1 if kind == "dx" else 0], node.inputs[-1]
+    floats = [x] + ([node.inputs[-2]] if bias else [])
+    if out not in _FLOATS or any(v.dtype != out for v in floats) or \
+            labels.dtype not in _LABELS:
+        return None
+    sig = ("xent_softmax", kind, bias, out, labels.dtype, omp_min)
+
+    def source(name):
+        return render("xent_softmax", name=name, origin=f"{name}: {_origin(node)}", kind=kind,
+                      bias=bias, t=CTYPE[out], f="f" if out == "float32" else "",
+                      lt=CTYPE[labels.dtype], signed_labels=labels.dtype.startswith("int"),
+                      omp_min=omp_min)
+
+    def thunk(lib, ffi, k):
+        return _xent_softmax_thunk(lib, ffi, k, node, kind)
+    return sig, source, thunk
+
+
+def _xent_softmax_thunk(lib, ffi, k, node, kind):
+    dtype = node.outputs[0].type.numpy_dtype
+    label_dtype = node.inputs[-1].type.numpy_dtype
+    bias, dx = node.op.bias, kind == "dx"
+    run, from_buffer, cast = lib.sg_run, ffi.from_buffer, ffi.cast
+    reference = reference_of(node)
+
+    def compute(args):
+        x = np.asarray(args[1 if dx else 0])
+        y = np.asarray(args[-1])
+        if x.ndim < 1 or x.dtype != dtype or y.dtype != label_dtype or x.size == 0 or \
+                y.shape != x.shape[:-1]:
+            return reference(args)     # empty rows, and numpy's errors for bad shapes
+        n = x.shape[-1]
+        lead = x.shape[:-1]
+        ptrs = []
+        x2 = x.reshape(-1, n)
+        # contiguous rows (a copy otherwise: strided exponentials would not vectorise)
+        if x2.strides[1] != x2.itemsize or x2.strides[0] % x2.itemsize:
+            x2 = np.ascontiguousarray(x2)
+        rows = x2.shape[0]
+        ptrs.append(cast("void *", x2.ctypes.data))
+        if bias:
+            b = np.ascontiguousarray(args[-2])
+            if b.shape != (n,) or b.dtype != dtype:
+                return reference(args)
+            ptrs.append(from_buffer(b))
+        labels = np.ascontiguousarray(y.reshape(-1))
+        ptrs.append(from_buffer(labels))
+        if dx:
+            g = np.asarray(args[0])
+            g = np.ascontiguousarray(np.broadcast_to(g.astype(dtype, copy=False), lead))
+            ptrs.append(from_buffer(g))
+        out = np.empty(x.shape if dx else lead, dtype)
+        ptrs.append(from_buffer(out))
+        meta = np.array([rows, n, x2.strides[0] // x2.itemsize if rows > 1 else n],
+                        dtype=np.int64)
+        if run(k, 0, ptrs, from_buffer("int64_t[]", meta)) != 0:
+            return reference(args)     # the reference's IndexError naming the label
         return out
     return perform_of(compute)

@@ -21,7 +21,8 @@ __all__ = ["softmax", "log_softmax", "categorical_crossentropy", "binary_crossen
            "sigmoid", "softplus", "relu", "ultra_fast_sigmoid", "hard_sigmoid",
            "sigmoid_binary_crossentropy", "Softmax", "SoftmaxGrad", "LogSoftmax",
            "LogSoftmaxGrad", "CrossentropyCategorical1Hot", "CrossentropyCategorical1HotGrad",
-           "NegLogProb1Hot", "NegLogProb1HotGrad", "CrossentropyCategoricalDense"]
+           "NegLogProb1Hot", "NegLogProb1HotGrad", "CrossentropyCategoricalDense",
+           "CrossentropySoftmax1Hot", "CrossentropySoftmax1HotDx"]
 
 sigmoid = M.sigmoid
 softplus = M.softplus
@@ -207,13 +208,25 @@ def _check_labels(op, coding, labels):
                              f"{coding.ndim}-d coding distribution, got {labels.ndim}", ValueError)
 
 
+def _label_positions(labels, n, op):
+    """`labels` as indices in [0, n) (negative labels count from the end, as numpy's
+    indexing), or an IndexError naming `op`, the first bad label and where it is."""
+    lab = np.asarray(labels)
+    if lab.size:
+        bad = (lab < -n) | (lab >= n)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            at = where[0] if len(where) == 1 else where
+            raise IndexError(f"{op}: label {lab[where]} at position {at} is out of range for "
+                             f"{n} classes (labels must lie in [-{n}, {n}); given "
+                             f"{lab.min()}..{lab.max()})")
+    lab = lab.astype(np.intp)
+    return np.where(lab < 0, lab + n, lab) if lab.size else lab
+
+
 def _picked(a, labels, op):
-    lab = np.asarray(labels)[..., None]
-    n = a.shape[-1]
-    if lab.size and (lab.min() < -n or lab.max() >= n):
-        raise IndexError(f"{op}: a label is out of range for {n} classes "
-                         f"(labels {lab.min()}..{lab.max()})")
-    return np.take_along_axis(a, lab.astype(np.intp), axis=-1)[..., 0]
+    lab = _label_positions(labels, a.shape[-1], op)[..., None]
+    return np.take_along_axis(a, lab, axis=-1)[..., 0]
 
 
 def _scatter(shape, labels, values, dtype):
@@ -335,6 +348,141 @@ class CrossentropyCategoricalDense(Op):
         if self.from_log:
             return [M.cast(-g * t, a.dtype), -g * a]
         return [M.cast(-g * t / a, a.dtype), -g * M.log(a)]
+
+
+# -- crossentropy of a softmax in one op -----------------------------------------------------
+
+def _row_bias(v, b):
+    """v + b with the 1-d `b` added along the last axis."""
+    return v + dimshuffle(b, ["x"] * (v.ndim - 1) + [0])
+
+
+def _lead_sum(v):
+    """v summed over all but its last axis (the gradient of a row bias)."""
+    from .reduce import sum as reduce_sum
+    return reduce_sum(v, axis=tuple(range(v.ndim - 1))) if v.ndim > 1 else v
+
+
+class _SoftmaxLabelled(Op):
+    """Shared checks of the fused softmax crossentropy ops: logits x (float, >= 1-d),
+    optional bias b (1-d, x's dtype) added to every row, integer labels over x's rows."""
+
+    __props__ = ("bias",)
+    fresh_outputs = True
+
+    def __init__(self, bias=False):
+        self.bias = bool(bias)
+
+    def _split(self, inputs):
+        """(x, b or None, labels) from the inputs after any leading g."""
+        return (inputs[0], inputs[1], inputs[2]) if self.bias else (inputs[0], None, inputs[1])
+
+    def _check(self, inputs, x, b, labels):
+        if not is_float(x.dtype):
+            raise op_build_error(self, inputs, f"needs float logits, got {x.dtype}")
+        if x.ndim < 1:
+            raise op_build_error(self, inputs, "needs at least 1-d logits", ValueError)
+        if b is not None:
+            if b.ndim != 1 or b.dtype != x.dtype:
+                raise op_build_error(self, inputs, f"the bias must be a 1-d {x.dtype} vector, "
+                                     f"got a {b.ndim}-d {b.dtype} one", ValueError)
+            n, m = x.type.shape[-1], b.type.shape[0]
+            if n is not None and m is not None and n != m:
+                raise op_build_error(self, inputs, f"the bias has {m} entries for {n} classes",
+                                     ValueError)
+        _check_labels(self, x, labels)
+
+    def _logits(self, x, b):
+        return x if b is None else x + b
+
+
+class CrossentropySoftmax1Hot(_SoftmaxLabelled):
+    """-log_softmax(x + b)[..., labels] along the last axis: per row logsumexp(v) - v[label]
+    (numpy: ``-log_softmax(x)[np.arange(n), y]``), with `bias` a 1-d b added to every row.
+
+    The rewrite `xent_softmax_1hot` makes it from NegLogProb1Hot(LogSoftmax(x), y) when
+    nothing else reads the log-softmax, so the C kernel reads each row once and writes one
+    number per row instead of the whole log-softmax matrix."""
+
+    def make_node(self, *inputs):
+        inputs = [as_tensor_variable(i) for i in inputs]
+        if len(inputs) != 2 + self.bias:
+            raise op_build_error(self, inputs, f"takes {2 + self.bias} inputs (x, "
+                                 f"{'b, ' if self.bias else ''}labels), got {len(inputs)}",
+                                 TypeError)
+        x, b, labels = self._split(inputs)
+        self._check(inputs, x, b, labels)
+        shape = tuple(s if s is not None else t
+                      for s, t in zip(x.type.shape[:-1], labels.type.shape))
+        return Apply(self, inputs, [TensorType(x.dtype, shape)()])
+
+    def perform(self, node, inputs, out):
+        # the unfused graph's reference, step for step, so both modes agree bitwise
+        x, b, y = self._split(inputs)
+        lp = _stable_log_softmax(self._logits(x, b), -1)
+        out[0][0] = (-_picked(lp, y, self)).astype(node.outputs[0].dtype)
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0][:-1]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, b, y = self._split(inputs)
+        dx = CrossentropySoftmax1HotDx(self.bias)(output_grads[0], *inputs)
+        return [dx] + ([_lead_sum(dx)] if self.bias else []) + [None]
+
+
+class CrossentropySoftmax1HotDx(_SoftmaxLabelled):
+    """g[..., None] * (softmax(x + b) - onehot(labels)): the gradient of
+    CrossentropySoftmax1Hot with respect to its logits, for the output gradient g.
+
+    The rewrite `xent_softmax_1hot_dx` makes it from LogSoftmaxGrad(NegLogProb1HotGrad(g,
+    L, y), L) with L = LogSoftmax(x): one pass over each row instead of a log-softmax
+    matrix, a scattered one-hot matrix and a third pass combining them."""
+
+    def make_node(self, g, *inputs):
+        g = as_tensor_variable(g)
+        inputs = [as_tensor_variable(i) for i in inputs]
+        everything = [g] + inputs
+        if len(inputs) != 2 + self.bias:
+            raise op_build_error(self, everything, f"takes {3 + self.bias} inputs (g, x, "
+                                 f"{'b, ' if self.bias else ''}labels), got "
+                                 f"{len(everything)}", TypeError)
+        x, b, labels = self._split(inputs)
+        self._check(everything, x, b, labels)
+        if not is_float(g.dtype) or g.ndim != labels.ndim:
+            raise op_build_error(self, everything, f"the output gradient must be a float "
+                                 f"{labels.ndim}-d array like the labels, got a {g.ndim}-d "
+                                 f"{g.dtype} one", TypeError)
+        return Apply(self, everything, [TensorType(x.dtype, x.type.shape)()])
+
+    def perform(self, node, inputs, out):
+        # the unfused reference G - exp(z) * sum(G) with G zero but -g at the labels,
+        # rearranged exactly: exp(z) * g everywhere, less g at the labels
+        g, rest = inputs[0], inputs[1:]
+        x, b, y = self._split(rest)
+        dtype = node.outputs[0].type.numpy_dtype
+        z = _stable_log_softmax(self._logits(x, b), -1)
+        gg = np.broadcast_to(np.asarray(g).astype(dtype, copy=False), z.shape[:-1])[..., None]
+        lab = _label_positions(y, z.shape[-1], self)[..., None]
+        res = (np.exp(z) * gg).astype(dtype, copy=False)
+        np.put_along_axis(res, lab, np.take_along_axis(res, lab, axis=-1) - gg, axis=-1)
+        out[0][0] = res
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[1]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        g, rest = inputs[0], inputs[1:]
+        x, b, y = self._split(rest)
+        (G,) = output_grads
+        axis = x.ndim - 1
+        sm = Softmax(axis)(x if b is None else _row_bias(x, b))
+        from .reduce import sum as reduce_sum
+        # d/dg: sum(G * (sm - onehot)) = sum(G * sm) - G[label]
+        dg = M.cast(reduce_sum(G * sm, axis=axis) + NegLogProb1Hot()(G, y), g.dtype)
+        # d/dx: the softmax Jacobian (symmetric) applied to G * g
+        dx = SoftmaxGrad(axis)(G * dimshuffle(g, list(range(g.ndim)) + ["x"]), sm)
+        return [dg, dx] + ([_lead_sum(dx)] if self.bias else []) + [None]
 
 
 def _softmax_input(v):

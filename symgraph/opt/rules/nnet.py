@@ -6,7 +6,7 @@ from ...ops import math as M
 from ...ops import nnet as N
 from ...ops import scalar as S
 from ..engine import local_rule
-from ..utils import fit, is_const, is_elemwise, scalar_op_of
+from ..utils import fit, is_const, is_elemwise, is_float_var, scalar_op_of
 
 
 def _softmax_of(v):
@@ -97,3 +97,76 @@ def exp_log_softmax(fgraph, node):
         return None
     new = N.Softmax(z.owner.op.axis)(z.owner.inputs[0])
     return [new] if new.type == node.outputs[0].type else None
+
+
+# -- the softmax crossentropy in one op -----------------------------------------------------
+# Specialize (FAST_RUN) only: the fused ops are about speed, and FAST_COMPILE keeps the graph
+# it stabilized. Not under device=cuda, whose backend has kernels for the unfused ops only.
+
+def _log_softmax_last(v):
+    """x when v is LogSoftmax(x) along its last axis, else None."""
+    node = v.owner
+    if node is not None and isinstance(node.op, N.LogSoftmax) and node.op.axis == v.ndim - 1:
+        return node.inputs[0]
+    return None
+
+
+def _row_bias_of(x):
+    """[x0, b] when x is x0 + b with a 1-d b along the last axis (the dense layer before a
+    softmax), all of one dtype and x0 already of x's shape; else [x]."""
+    if not is_elemwise(x, S.Add) or len(x.owner.inputs) != 2:
+        return [x]
+    from ...ops.elemwise import DimShuffle
+    for x0, row in (x.owner.inputs, x.owner.inputs[::-1]):
+        node = row.owner
+        if node is None or not isinstance(node.op, DimShuffle) or \
+                node.op.new_order != ("x",) * (x.ndim - 1) + (0,):
+            continue
+        b = node.inputs[0]
+        # a bias of static size 1 would broadcast over the classes, which the kernel does not
+        if x0.type == x.type and b.dtype == x.dtype and \
+                (b.type.shape[0] != 1 or x.type.shape[-1] == 1):
+            return [x0, b]
+    return [x]
+
+
+def _on_cuda():
+    from ...config import config
+    return config.device == "cuda"
+
+
+@local_rule("specialize", N.LogSoftmaxGrad, name="xent_softmax_1hot_dx",
+            tags=("softmax", "fused_xent"))
+def xent_softmax_1hot_dx(fgraph, node):
+    """LogSoftmaxGrad(NegLogProb1HotGrad(g, L, y), L) with L = log_softmax(x (+ b)) ->
+    CrossentropySoftmax1HotDx(g, x, [b,] y): g * (softmax - onehot) in one pass a row."""
+    big_g, lp = node.inputs
+    x = _log_softmax_last(lp)
+    if x is None or node.op.axis != lp.ndim - 1 or big_g.owner is None or \
+            not isinstance(big_g.owner.op, N.NegLogProb1HotGrad) or _on_cuda():
+        return None
+    g, lp2, y = big_g.owner.inputs
+    if lp2 is not lp or g.ndim != y.ndim or not is_float_var(g):
+        return None
+    args = _row_bias_of(x)
+    new = N.CrossentropySoftmax1HotDx(len(args) == 2)(g, *args, y)
+    new = fit(new, node.outputs[0])
+    return None if new is None else [new]
+
+
+@local_rule("specialize", N.NegLogProb1Hot, name="xent_softmax_1hot",
+            tags=("softmax", "fused_xent"))
+def xent_softmax_1hot(fgraph, node):
+    """NegLogProb1Hot(log_softmax(x (+ b)), y) -> CrossentropySoftmax1Hot(x, [b,] y) when
+    only such losses read the log-softmax: logsumexp - x[label] without writing the
+    log-softmax matrix."""
+    lp, y = node.inputs
+    x = _log_softmax_last(lp)
+    if x is None or _on_cuda():
+        return None
+    for client, idx in fgraph.clients.get(lp, ()):
+        if client == "output" or idx != 0 or not isinstance(client.op, N.NegLogProb1Hot):
+            return None
+    args = _row_bias_of(x)
+    new = fit(N.CrossentropySoftmax1Hot(len(args) == 2)(*args, y), node.outputs[0])
+    return None if new is None else [new]
