@@ -71,19 +71,31 @@ class BasisRows(Op):
 class Vectorized(Op):
     """An inner graph mapped over a leading batch axis: for each b,
     ``outs[b] = inner(*[x[b] if batched else x for x in inputs])``; outputs flagged `summed`
-    are summed over b instead of stacked."""
+    are summed over b instead of stacked.
 
-    def __init__(self, inner_inputs, inner_outputs, batched, summed=None, name="Vectorized"):
+    An input flagged in `identity` (a batched vector) is given by any vector u of the batch
+    length: its items are the rows of the identity, ``e_b``, never stored as an n x n matrix
+    outside the op (``jacobian`` passes the expression itself). Its gradient is
+    disconnected: u only gives the length."""
+
+    def __init__(self, inner_inputs, inner_outputs, batched, summed=None, name="Vectorized",
+                 identity=None):
         self.inner_inputs = list(inner_inputs)
         self.inner_outputs = list(inner_outputs)
         self.batched = tuple(bool(b) for b in batched)
         self.summed = tuple(bool(s) for s in (summed or [False] * len(self.inner_outputs)))
-        if len(self.batched) != len(self.inner_inputs):
-            raise ValueError("Vectorized: one batched flag per inner input")
+        self.identity = tuple(bool(e) for e in (identity or [False] * len(self.inner_inputs)))
+        if len(self.batched) != len(self.inner_inputs) or \
+                len(self.identity) != len(self.inner_inputs):
+            raise ValueError("Vectorized: one batched (and identity) flag per inner input")
         if len(self.summed) != len(self.inner_outputs):
             raise ValueError("Vectorized: one summed flag per inner output")
         if not any(self.batched):
             raise ValueError("Vectorized: at least one input must be batched")
+        for x, b, e in zip(self.inner_inputs, self.batched, self.identity):
+            if e and (not b or x.ndim != 1):
+                raise ValueError(f"Vectorized: an identity input must be a batched vector, "
+                                 f"got {x.type} (batched={b})")
         self.name = name
         self.use_batching = True     # False: always the per-item loop (tests compare both)
         self._fn = None
@@ -108,9 +120,13 @@ class Vectorized(Op):
             raise op_build_error(self, inputs, f"takes {len(self.inner_inputs)} inputs, got "
                                  f"{len(inputs)}", TypeError)
         batch = None
-        for x, inner, b in zip(inputs, self.inner_inputs, self.batched):
-            want = inner.ndim + (1 if b else 0)
-            if x.ndim != want or x.dtype != inner.dtype:
+        for x, inner, b, e in zip(inputs, self.inner_inputs, self.batched, self.identity):
+            if e:       # any vector: only its length is read
+                if x.ndim != 1:
+                    raise op_build_error(self, inputs, f"identity input {x!r} has type "
+                                         f"{x.type}; expected a vector", TypeError)
+            elif x.ndim != inner.ndim + (1 if b else 0) or x.dtype != inner.dtype:
+                want = inner.ndim + (1 if b else 0)
                 raise op_build_error(self, inputs, f"input {x!r} has type {x.type}; expected "
                                      f"{want}-d {inner.dtype}" + (" (batched)" if b else ""),
                                      TypeError)
@@ -122,6 +138,9 @@ class Vectorized(Op):
             outs.append(TensorType(o.dtype, shape)())
         return Apply(self, inputs, outs)
 
+    def connection_pattern(self, node):
+        return [[not e] * len(node.outputs) for e in self.identity]
+
     def _compiled(self):
         if self._fn is None:
             from ..compile.function import function
@@ -132,8 +151,11 @@ class Vectorized(Op):
     def batched_function(self, identity=None):
         """(compiled batched inner graph, which of its outputs carry the batch dim), or
         None when some op on a batched path has no batching rule (``batch_graph``).
-        `identity` flags the batched inputs known to be the rows of the identity."""
-        identity = tuple(bool(i) for i in (identity or [False] * len(self.inner_inputs)))
+        `identity` flags the batched inputs known to be the rows of the identity (those of
+        ``self.identity`` always are); the compiled function then takes the batch length for
+        each of them instead of its value."""
+        identity = tuple(bool(i) or e for i, e in
+                         zip(identity or [False] * len(self.inner_inputs), self.identity))
         if identity not in self._batched:
             built = batch_graph(self.inner_inputs, self.inner_outputs, self.batched, identity)
             if built is None:
@@ -153,12 +175,13 @@ class Vectorized(Op):
         (n,) = sizes
         batched = None
         if self.use_batching:
-            identity = [b and x.owner is not None and isinstance(x.owner.op, BasisRows)
-                        for x, b in zip(node.inputs, self.batched)]
+            identity = [e or (b and x.owner is not None and isinstance(x.owner.op, BasisRows))
+                        for x, b, e in zip(node.inputs, self.batched, self.identity)]
             batched = self.batched_function(identity)
         if batched is not None:
             fn, out_batched = batched
-            for k, r in enumerate(fn(*inputs)):
+            args = [np.int64(n) if e else x for x, e in zip(inputs, identity)]
+            for k, r in enumerate(fn(*args)):
                 dtype = node.outputs[k].type.numpy_dtype
                 if out_batched[k]:
                     out = r.sum(axis=0, dtype=dtype) if self.summed[k] else r
@@ -170,6 +193,10 @@ class Vectorized(Op):
             return
         fn = self._compiled()
         results = [[] for _ in self.inner_outputs]
+        if any(self.identity):
+            # the identity rows, one at a time
+            inputs = [_EyeRows(n, inner.dtype) if e else x
+                      for x, e, inner in zip(inputs, self.identity, self.inner_inputs)]
         if n == 0:
             # run once on zeros to learn the item shapes
             probe = fn(*[np.zeros(x.shape[1:], x.dtype) if b else x
@@ -197,7 +224,7 @@ class Vectorized(Op):
         # same for every batch item (shared), a stacked one's is batched
         ws = [o.type() for o in self.inner_outputs]
         diff_in = [i for i, x in enumerate(self.inner_inputs)
-                   if is_differentiable_dtype(x.dtype)]
+                   if is_differentiable_dtype(x.dtype) and not self.identity[i]]
         diff_out = [k for k, o in enumerate(self.inner_outputs)
                     if is_differentiable_dtype(o.dtype)]
         if not diff_in or not diff_out:
@@ -207,13 +234,27 @@ class Vectorized(Op):
         op = Vectorized(self.inner_inputs + [ws[k] for k in diff_out], g_inner,
                         batched=list(self.batched) + [not self.summed[k] for k in diff_out],
                         summed=[not self.batched[i] for i in diff_in],
-                        name=f"{self.name}_grad")
+                        name=f"{self.name}_grad",
+                        identity=list(self.identity) + [False] * len(diff_out))
         res = op(*(list(inputs) + [output_grads[k] for k in diff_out]))
         res = res if isinstance(res, list) else [res]
         out = [None] * len(inputs)
         for i, r in zip(diff_in, res):
             out[i] = r
         return out
+
+
+class _EyeRows:
+    """The rows of numpy.eye(n, dtype=dtype), made one at a time (the per-item loop over an
+    identity input), with the ``shape``/``dtype``/``[i]`` the loop reads."""
+
+    def __init__(self, n, dtype):
+        self.shape, self.dtype = (int(n), int(n)), np.dtype(dtype)
+
+    def __getitem__(self, i):
+        row = np.zeros(self.shape[1], self.dtype)
+        row[i] = 1
+        return row
 
 
 # the mode of the batched inner graph (None: the default mode, rewrites and C kernels)
@@ -283,17 +324,25 @@ def batch_graph(inputs, outputs, batched, identity=None):
     are the batched inputs with the batch dim and the shared ones themselves, `out_batched`
     says which outputs got the batch dim (the others depend on shared inputs only). None when
     an op on a batched path has no batching rule (see ``_batch_node``). `identity` flags the
-    batched inputs whose values will be the rows of the identity (``BasisRows``): a product
-    with them is the other operand (or its transpose)."""
+    batched vectors whose values will be the rows of the identity: the new input is then
+    the batch length (an int64 scalar), the identity is made inside the graph (so a product
+    may write into it in place), and a product with it is the other operand (or its
+    transpose)."""
+    from ..ops.alloc import eye
     memo = {}
     new_inputs = []
     ident = set()
     for x, b, e in zip(inputs, batched, identity or [False] * len(inputs)):
-        if b:
+        if b and e:
+            if x.ndim != 1:
+                return None
+            n = TensorType("int64", ())()
+            memo[x] = eye(n, n, 0, dtype=x.dtype)
+            ident.add(memo[x])
+            new_inputs.append(n)
+        elif b:
             xb = TensorType(x.dtype, (None,) + tuple(x.type.shape))()
             memo[x] = xb
-            if e:
-                ident.add(xb)
             new_inputs.append(xb)
         else:
             new_inputs.append(x)
@@ -314,9 +363,11 @@ def batch_graph(inputs, outputs, batched, identity=None):
     return new_inputs, [memo.get(o, o) for o in outputs], [o in memo for o in outputs]
 
 
-def vectorize_graph(outputs, batch_over, batched_values):
+def vectorize_graph(outputs, batch_over, batched_values, identity=False):
     """``Vectorized`` applied to the graph `outputs`, mapping the placeholders `batch_over`
-    over the leading axis of `batched_values`; every other free variable is shared."""
+    over the leading axis of `batched_values`; every other free variable is shared. With
+    `identity`, the `batch_over` vectors run over the rows of the identity instead, and each
+    of `batched_values` is a vector giving the number of rows."""
     outputs = list(outputs)
     free = [v for v in graph_inputs(outputs)
             if not isinstance(v, Constant) and v not in batch_over]
@@ -324,7 +375,8 @@ def vectorize_graph(outputs, batch_over, batched_values):
     mapping = dict(zip(list(batch_over) + free, placeholders))
     inner_outs = clone_replace(outputs, mapping)
     op = Vectorized(placeholders, inner_outs,
-                    batched=[True] * len(batch_over) + [False] * len(free))
+                    batched=[True] * len(batch_over) + [False] * len(free),
+                    identity=[bool(identity)] * len(batch_over) + [False] * len(free))
     res = op(*(list(batched_values) + free))
     return res if isinstance(res, list) else [res]
 
@@ -352,8 +404,8 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     vjps = Lop(expression, wrts, v, consider_constant=consider_constant,
                disconnected_inputs=disconnected_inputs)
     vjps = [g if g is not None else zeros_for(w) for g, w in zip(vjps, wrts)]
-    eye = BasisRows()(expression)
-    res = vectorize_graph(vjps, [v], [eye])
+    # the cotangents are the rows of the identity: the expression gives their number
+    res = vectorize_graph(vjps, [v], [expression], identity=True)
     return res[0] if single else res
 
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from ..config import config
 from ..errors import DisconnectedInputError, GradientError, format_trace
-from ..graph import Variable, io_toposort
+from ..graph import Constant, Variable, io_toposort
 
 __all__ = ["grad", "Lop", "DisconnectedInputError", "GradientError"]
 
@@ -54,6 +56,26 @@ def zeros_for(v):
     if is_differentiable_dtype(_dtype(v)):
         return M.zeros_like(v)
     return M.zeros_like(v, dtype=config.floatX)
+
+
+def _known_zero(g):
+    """True when `g` is a constant zero, or zeros_like of something (fill of a zero),
+    looking through DimShuffle."""
+    from ..ops.elemwise import DimShuffle, Elemwise
+    from ..ops.scalar import Second
+    while True:
+        if isinstance(g, Constant):
+            data = g.data
+            return isinstance(data, np.ndarray) and data.size > 0 and not data.any()
+        node = g.owner
+        if node is None:
+            return False
+        if isinstance(node.op, DimShuffle):
+            g = node.inputs[0]
+        elif isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, Second):
+            g = node.inputs[1]
+        else:
+            return False
 
 
 def _connection(node):
@@ -223,7 +245,11 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
                                 f"{len(node.inputs)} inputs; node {format_trace(node.trace)}")
         for i in wanted:
             g = in_grads[i]
-            if g is None:
+            if g is None or _known_zero(g):
+                # a zero term (e.g. fill's gradient for the input that only gives the
+                # shape) adds nothing; leaving it out keeps the zeros from flowing back
+                # through the graph as 0 * x terms, which rewrites may not fold (x may be
+                # inf): a Hessian would otherwise carry a whole copy of the cost's graph
                 continue
             inp = node.inputs[i]
             if inp in totals:

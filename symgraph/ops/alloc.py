@@ -187,6 +187,7 @@ class Eye(Op):
     """numpy.eye(n, m, k, dtype)."""
 
     __props__ = ("dtype",)
+    fresh_outputs = True     # a new array each call: a gemm may write into it
 
     def __init__(self, dtype):
         self.dtype = str(np.dtype(dtype))

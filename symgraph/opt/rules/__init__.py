@@ -11,3 +11,4 @@ from . import reduce  # noqa: F401  (sums of sums, log-sum-exp, reductions of fi
 from . import shape  # noqa: F401  (static shapes, reshape chains)
 from . import nnet  # noqa: F401  (log(softmax), crossentropies)
 from . import blas  # noqa: F401  (dot + scaled add -> gemm)
+from . import layout  # noqa: F401  (transposes around elementwise work)

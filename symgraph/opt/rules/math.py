@@ -18,6 +18,10 @@ from ..pattern import C, X, Y, pat
 from ..utils import const_like, const_value, fit, is_const, is_elemwise, scalar_op_of
 
 BOTH = ("canonicalize", "stabilize")
+# constants that canonicalize's rewrites reveal are folded by the merge pass that follows
+# it (e.g. the factored-out 0.5 and 2 of the Hessian's identity term, E * 0.5 * 2), so the
+# constant-combining rules run again in specialize
+CONSTANT_PHASES = ("canonicalize", "specialize")
 
 
 def _as(v, dtype):
@@ -159,7 +163,7 @@ local_rule("canonicalize", M.add, name="add_flatten", tags=("flatten",))(_flatte
 local_rule("canonicalize", M.mul, name="mul_flatten", tags=("flatten",))(_flatten(M.mul))
 
 
-def _combine_constants(op_inst, np_fn):
+def _combine_constants(op_inst, np_fn, unit):
     def combine(fgraph, node):
         out = _out(node)
         consts = [i for i in node.inputs if isinstance(i, TensorConstant)]
@@ -170,16 +174,21 @@ def _combine_constants(op_inst, np_fn):
         for c in consts[1:]:
             value = np_fn(value, c.data.astype(out.dtype))
         value = np.asarray(value, dtype=out.dtype)
-        c = TensorConstant(TensorType(out.dtype, value.shape), value)
-        new = fit(op_inst(*others, c), out, node.inputs)
+        if (value == unit).all():
+            # the neutral element: left out (fit restores a dimension it broadcast)
+            new = others[0] if len(others) == 1 else op_inst(*others)
+        else:
+            new = op_inst(*others, TensorConstant(TensorType(out.dtype, value.shape), value))
+        new = fit(new, out, node.inputs)
         return None if new is None else [new]
     combine.__doc__ = (f"{op_inst.name}(x, c1, c2) -> {op_inst.name}(x, c) with the constants "
-                       f"combined (in the result's dtype).")
+                       f"combined (in the result's dtype), or x when c is {unit}.")
     return combine
 
 
-local_rule("canonicalize", M.add, name="add_constants")(_combine_constants(M.add, np.add))
-local_rule("canonicalize", M.mul, name="mul_constants")(_combine_constants(M.mul, np.multiply))
+local_rule(CONSTANT_PHASES, M.add, name="add_constants")(_combine_constants(M.add, np.add, 0))
+local_rule(CONSTANT_PHASES, M.mul, name="mul_constants")(
+    _combine_constants(M.mul, np.multiply, 1))
 
 
 @local_rule("canonicalize", M.true_div, name="div_div_constants")
@@ -275,6 +284,132 @@ def switch_constant(fgraph, node):
         new = a if v else b
     new = fit(new, out, node.inputs)
     return None if new is None else [new]
+
+
+# -- canonicalize: the distributive law, backwards -----------------------------------------
+#
+# Second derivatives spell products as sums of terms sharing a factor: the batched Hessian of
+# W6 computes -(X*a)*b - (X*a)*b + X*c*d over an n x n matrix X where a..d are rows, and
+# fusion makes that one loop with many products per element. Factored, X*(c*d - 2*a*b), the
+# rows combine in a loop of their own size (fusion keeps loops of one shape) and the n x n
+# loop has one product; the identity's E*0.5 + E*0.5 becomes E. It changes rounding, and
+# like add_flatten's regrouping, where an intermediate overflows; with an infinite factor
+# a term inf * 0 (NaN) no longer shows when the sum of the cofactors is not 0. So it only
+# fires where it pays: when the cofactors' sum runs in a smaller loop than the result.
+
+def _only_reader(fgraph, v, node):
+    """True when `node` is the only reader of `v` (it may read it more than once)."""
+    clients = fgraph.clients.get(v, ())
+    return not fgraph.is_output(v) and all(c[0] is node for c in clients)
+
+
+def _terms(node):
+    """The node's terms with their signs: add(a, b) -> [(a, +), (b, +)], sub -> (b, -)."""
+    if is_elemwise(node.outputs[0], S.Sub):
+        a, b = node.inputs
+        return [(a, False), (b, True)]
+    return [(t, False) for t in node.inputs]
+
+
+def _smaller(v, out):
+    """`v` broadcasts along a dimension the result does not: it runs in a smaller loop."""
+    shape = (1,) * (out.ndim - v.ndim) + tuple(v.type.shape)
+    return any(s == 1 and o != 1 for s, o in zip(shape, out.type.shape))
+
+
+def _size_rank(v):
+    """How many dimensions of `v` are not broadcast (a bigger factor saves more work)."""
+    return sum(1 for d in v.type.shape if d != 1)
+
+
+@local_rule("canonicalize", M.add, M.sub, name="add_common_factor", tags=("factor",))
+def add_common_factor(fgraph, node):
+    """x*a + x*b (+ c) -> x*(a + b) (+ c), looking through negations and nested products
+    that only this sum reads; x - x*b -> x*(1 - b). The factor shared by the most terms
+    (the largest on ties) is taken out, with every other factor those terms share."""
+    out = node.outputs[0]
+    dtype = out.dtype
+    if is_bool(dtype) or len(node.inputs) < 2:
+        return None
+    signed = _terms(node)
+    terms = []
+    for t, neg in signed:
+        own = t.dtype == dtype and _only_reader(fgraph, t, node)
+        factors, negative = _factors(fgraph, t, dtype) if own else ([t], False)
+        terms.append((factors, negative != neg))
+    # the factor in the most terms (each term counted once)
+    counts = {}
+    for factors, _ in terms:
+        for f in {id(f): f for f in factors}.values():
+            n, _f = counts.get(id(f), (0, f))
+            counts[id(f)] = (n + 1, f)
+    best = max(counts.values(), key=lambda c: (c[0], _size_rank(c[1])), default=(0, None))
+    if best[0] < 2:
+        return None
+    key = best[1]
+    group = [k for k, (factors, _) in enumerate(terms) if any(f is key for f in factors)]
+    # every factor all terms of the group share (with multiplicity)
+    common = list(terms[group[0]][0])
+    for k in group[1:]:
+        rest = list(terms[k][0])
+        kept = []
+        for f in common:
+            for j, g in enumerate(rest):
+                if g is f:
+                    kept.append(f)
+                    del rest[j]
+                    break
+        common = kept
+    rests = []
+    for k in group:
+        rest = list(terms[k][0])
+        for f in common:
+            _remove_identical(rest, f)
+        val = _product(rest, dtype)
+        if terms[k][1]:
+            val = _fold(M.mul, np.multiply, [val, const_like(-1, dtype)], dtype, 1) \
+                if isinstance(val, TensorConstant) else M.neg(val)
+        rests.append(val)
+    inner = _fold(M.add, np.add, rests, dtype, 0)
+    if not _smaller(inner, out):
+        # the same loop either way: fewer products per element do not pay for the changed
+        # rounding (and an inf factor gives inf where a term's inf * 0 gave NaN)
+        return None
+    new = _product(common + [inner], dtype)
+    others = [M.neg(t) if neg else t for k, (t, neg) in enumerate(signed) if k not in group]
+    if others:
+        new = M.add(new, *others)
+    new = fit(new, out, node.inputs)
+    return None if new is None else [new]
+
+
+def _remove_identical(items, v):
+    for j, u in enumerate(items):
+        if u is v:
+            del items[j]
+            return
+
+
+def _fold(op_inst, np_fn, parts, dtype, unit):
+    """op_inst(*parts) in `dtype`, the constants among `parts` combined into one (so that
+    ``E*0.5*2`` does not wait for another pass of mul_constants to become ``E``)."""
+    value, others = None, []
+    for p in parts:
+        if isinstance(p, TensorConstant):
+            v = p.data.astype(dtype)
+            value = v if value is None else np_fn(value, v)
+        else:
+            others.append(_as(p, dtype))
+    if value is not None and (not others or not (value == unit).all()):
+        others.append(TensorConstant(TensorType(dtype, value.shape), np.asarray(value, dtype)))
+    if not others:
+        return const_like(unit, dtype)
+    return others[0] if len(others) == 1 else op_inst(*others)
+
+
+def _product(factors, dtype):
+    """The product of `factors` computed in `dtype` (1 for none)."""
+    return _fold(M.mul, np.multiply, factors, dtype, 1)
 
 
 # -- both canonicalize and stabilize (FAST_COMPILE runs only the second) ---------------------
