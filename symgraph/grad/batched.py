@@ -4,8 +4,10 @@ Design. ``jacobian(y, x)`` for a vector y of length n needs n vector-Jacobian pr
 ``vjp(v) = Lop(y, x, v)`` at the rows of the identity. Building n copies of the backward
 graph (Theano's scan-free fallback) makes the graph, and compile time, grow with n. Instead
 the VJP graph is built **once**, for a symbolic cotangent v, and a ``Vectorized`` op holds it
-as an inner graph and maps it over a batch of v (here the n rows of the identity, made at run
-time by ``BasisRows``). The outer graph is therefore the same size for n = 3 and n = 300.
+as an inner graph and maps it over a batch of v (here the n rows of the identity: an
+`identity` input of the op, given by any vector of length n, the expression itself or, for a
+Hessian, x; the rows are made inside the op). The outer graph is therefore the same size for
+n = 3 and n = 300.
 
 ``Vectorized`` is generic: any inner graph, any subset of inputs batched along a new leading
 axis (the others shared by every batch item), each output either stacked along the batch
@@ -20,14 +22,15 @@ Batching. When every op of the inner graph that depends on a batched input has a
 rule (``batch_graph``: Elemwise, DimShuffle, Dot, Sum/Prod/Max/Min/Any/All, Subtensor and
 IncSubtensor with shared indices), ``perform`` runs a second, *batched* inner graph once
 instead of looping: each variable depending on a batched input gets a leading batch dim
-(JAX's vmap). When the batched value is ``BasisRows`` (as in ``jacobian``), a product with
-the identity rows is the other operand or its transpose, so W6's Hessian needs one matrix
-product instead of 2n matrix-vector ones. An op without a rule anywhere on that path sends
-the op back to the per-item loop. The batched graph lives only inside ``perform``: the op,
-its ``L_op`` and the outer graph are the same either way, so gradients and graph size do
-not change. It is compiled in the default mode (``BATCH_MODE``: rewrites, fusion, C kernels
-where available) since it runs once per call, on whole batches; the per-item loop keeps the
-numpy reference executor.
+(JAX's vmap). When the batched value is the identity (an `identity` input, as in
+``jacobian``, or a ``BasisRows`` value), the batched graph makes it itself (``Eye``: a fresh
+buffer a gemm may write into) and a product with the identity rows is the other operand or
+its transpose, so W6's Hessian is one scaled matrix product into the identity. An op without
+a rule anywhere on that path sends the op back to the per-item loop. The batched graph
+lives only inside ``perform``: the op, its ``L_op`` and the outer graph are the same either
+way, so gradients and graph size do not change. It is compiled in the default mode
+(``BATCH_MODE``: rewrites, fusion, C kernels where available) since it runs once per call,
+on whole batches; the per-item loop keeps the numpy reference executor.
 """
 from __future__ import annotations
 
@@ -390,6 +393,12 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     One VJP graph is built and mapped over the rows of the identity (see the module
     docstring): the graph size does not depend on n. `wrt` may be a list (a list comes back).
     """
+    return _jacobian(expression, wrt, consider_constant, disconnected_inputs)
+
+
+def _jacobian(expression, wrt, consider_constant, disconnected_inputs, rows_like=None):
+    """jacobian; `rows_like`: a vector as long as `expression` that is cheaper to have (the
+    Vectorized op reads only its length), e.g. x for the gradient with respect to x."""
     expression = _as_var(expression)
     wrts, single = _as_list(wrt, "jacobian: wrt")
     if expression.ndim == 0:
@@ -405,7 +414,8 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
                disconnected_inputs=disconnected_inputs)
     vjps = [g if g is not None else zeros_for(w) for g, w in zip(vjps, wrts)]
     # the cotangents are the rows of the identity: the expression gives their number
-    res = vectorize_graph(vjps, [v], [expression], identity=True)
+    res = vectorize_graph(vjps, [v], [expression if rows_like is None else rows_like],
+                          identity=True)
     return res[0] if single else res
 
 
@@ -424,8 +434,8 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
                             f"{w!r} of type {w.type}")
         g = grad(cost, w, consider_constant=consider_constant,
                  disconnected_inputs=disconnected_inputs)
-        out.append(jacobian(g, w, consider_constant=consider_constant,
-                            disconnected_inputs="ignore"))
+        # the gradient has w's shape: w gives the number of rows without computing g
+        out.append(_jacobian(g, w, consider_constant, "ignore", rows_like=w))
     return out[0] if single else out
 
 

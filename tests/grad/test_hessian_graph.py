@@ -149,3 +149,25 @@ def test_rop_and_lop_through_an_identity_vectorized():
     num = np.array([(np.sum(jf(xv + eps * e) * Wv) - np.sum(jf(xv - eps * e) * Wv)) / (2 * eps)
                     for e in np.eye(4)])
     np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-8)
+
+
+def test_hessian_outer_graph_reads_x_for_the_rows():
+    """The gradient has x's shape, so x gives the number of identity rows: the outer graph
+    computes no gradient just for its length."""
+    A, x = T.dmatrix("A"), T.dvector("x")
+    cost = T.sum(T.exp(T.dot(A, x))) + T.sum(x ** 3)
+    H = hessian(cost, x)
+    assert H.owner.inputs[0] is x
+    f = fn([A, x], H)
+    assert [type(n.op).__name__ for n in f.maker.fgraph.toposort()] == ["Vectorized"]
+    Av, xv = RNG.normal(size=(5, 5)), RNG.normal(size=5)
+    want = (Av.T * np.exp(Av @ xv)) @ Av + np.diag(6 * xv)
+    np.testing.assert_allclose(f(Av, xv), want, rtol=1e-10)
+    # wrt a list: one Hessian each, each against its own vector
+    y = T.dvector("y")
+    Hx, Hy = hessian(T.sum(x ** 2) * T.sum(y ** 2), [x, y])
+    assert Hx.owner.inputs[0] is x and Hy.owner.inputs[0] is y
+    xv, yv = RNG.normal(size=3), RNG.normal(size=4)
+    got = fn([x, y], [Hx, Hy])(xv, yv)
+    np.testing.assert_allclose(got[0], 2 * np.sum(yv ** 2) * np.eye(3), rtol=1e-12)
+    np.testing.assert_allclose(got[1], 2 * np.sum(xv ** 2) * np.eye(4), rtol=1e-12)

@@ -1,7 +1,6 @@
 """transpose_after_elemwise: elemwise(X.T, r) read only by matrix products becomes
 elemwise(X, r.T).T (the kernel reads X in order, BLAS takes the transpose as a flag); equal
 to mode 'py' on several shapes, and left alone where a reader would pay for the transpose."""
-import numpy as np
 import pytest
 
 import symgraph.tensor as T
