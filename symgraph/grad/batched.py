@@ -183,7 +183,9 @@ class Vectorized(Op):
             batched = self.batched_function(identity)
         if batched is not None:
             fn, out_batched = batched
-            args = [np.int64(n) if e else x for x, e in zip(inputs, identity)]
+            # a 0-d array, not a numpy scalar: the function's fast path takes only arrays
+            size = np.array(n, dtype=np.int64)
+            args = [size if e else x for x, e in zip(inputs, identity)]
             for k, r in enumerate(fn(*args)):
                 dtype = node.outputs[k].type.numpy_dtype
                 if out_batched[k]:

@@ -68,3 +68,19 @@ def test_transposes_of_both_full_operands():
     vals = [RNG.normal(size=(3, 5)), RNG.normal(size=(3, 5)), RNG.normal(size=(3, 2))]
     fns = check_against_py([X, Z, Y], out, vals, rtol=1e-12)
     assert "transpose_after_elemwise" in reasons(fns["FAST_RUN"])
+
+
+def test_transposed_dimshuffles_are_one_step():
+    """The transpose of a DimShuffle operand (a padded row, a transpose) is one DimShuffle of
+    its input, not a chain: each is one more step to run."""
+    X, Y = T.dmatrix("X"), T.dmatrix("Y")
+    r = T.dvector("r")
+    out = T.dot(X.T * T.exp(r).dimshuffle("x", 0) * 3.0, Y)
+    vals = [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 2)), RNG.normal(size=4)]
+    fns = check_against_py([X, Y, r], out, vals, rtol=1e-12)
+    f = fns["FAST_RUN"]
+    assert "transpose_after_elemwise" in reasons(f)
+    for n in f.maker.fgraph.apply_nodes:
+        if isinstance(n.op, DimShuffle):
+            src = n.inputs[0].owner
+            assert src is None or not isinstance(src.op, DimShuffle), str(n.op)

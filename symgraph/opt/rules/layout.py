@@ -36,13 +36,17 @@ def _full(v):
 
 
 def _transposed(v):
-    """`v` (as the Elemwise's 2-d operand: fewer dims are padded on the left) transposed."""
+    """`v` (as the Elemwise's 2-d operand: fewer dims are padded on the left) transposed;
+    a DimShuffle's transpose is one DimShuffle of its input (each one more step to run)."""
     if v.ndim == 0:
         return v
     if v.ndim == 1:
         return dimshuffle(v, (0, "x"))
-    u = _is_transpose(v)
-    return u if u is not None else dimshuffle(v, (1, 0))
+    node = v.owner
+    if node is not None and isinstance(node.op, DimShuffle):
+        first, second = node.op.new_order
+        return dimshuffle(node.inputs[0], (second, first))
+    return dimshuffle(v, (1, 0))
 
 
 @local_rule("specialize", Elemwise, name="transpose_after_elemwise", tags=("layout",))
