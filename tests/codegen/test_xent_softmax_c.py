@@ -123,3 +123,12 @@ def test_debug_mode_agrees(compiledir):
     assert {N.CrossentropySoftmax1Hot, N.CrossentropySoftmax1HotDx} <= \
         {type(n.op) for n in f.maker.fgraph.apply_nodes}
     f(RNG.normal(size=(6, 5)), RNG.normal(size=5), np.array([0, 1, 2, 3, 4, -5]))
+
+
+def test_one_row_vector_matches_py(compiledir):
+    fc, fp = _graph(1, "float64", True, "int64")
+    xv, bv = RNG.normal(size=7), RNG.normal(size=7)
+    for label in (3, -2, 0):
+        for got, want in zip(fc(xv, bv, np.int64(label)), fp(xv, bv, np.int64(label))):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-16)
+            assert np.shape(got) == np.shape(want)

@@ -90,6 +90,16 @@ def test_verify_grad_loss_and_dx(mode, bias):
     verify_grad(dx, [gv] + pt, rng=RNG, mode=mode)     # second order: through the Dx op
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_verify_rop_loss_and_dx(bias):
+    from symgraph.testing import verify_rop
+    yv = T.constant(np.array([1, 0, -1, 2]))
+    pt = [RNG.normal(size=(4, 3))] + ([RNG.normal(size=3)] if bias else [])
+    verify_rop(lambda *a: N.CrossentropySoftmax1Hot(bias)(*a, yv), pt, rng=RNG)
+    verify_rop(lambda g, *a: N.CrossentropySoftmax1HotDx(bias)(g, *a, yv),
+               [RNG.normal(size=4)] + pt, rng=RNG)
+
+
 def _op_types(f):
     return {type(n.op) for n in f.maker.fgraph.apply_nodes}
 
