@@ -59,6 +59,7 @@ from ..types import is_bool, is_float, is_int, upcast
 from . import cache
 from ..graph import Constant
 from .executor import PyProgram, run_error
+from .shared_kernels import constant_thunk_maker, shareable_lifts
 
 __all__ = ["CProgram", "build_program", "lower_elemwise", "render", "templates",
            "lowerings", "perform_of", "reference_of",
@@ -513,6 +514,9 @@ class CProgram(PyProgram):
 # schedules up to this many steps run as generated straight-line Python; Python's compile()
 # costs ~0.1-0.3 ms a step (measured), so longer ones loop over one closure per step
 STRAIGHT_LINE_MAX = 40
+# Composites of one function that differ only in +-*/ min/max constants share one kernel
+# (fewer, faster gcc runs; shared_kernels.py says why results do not change)
+SHARE_CONSTANT_KERNELS = True
 
 
 def _looped(prog):
@@ -577,6 +581,9 @@ def _elemwise_inline(s, info, ins, out):
             shapes.append(f"{a}.shape == {args[first]}.shape")
         if info["ndim"]:
             contig.append(f"{a}.flags.c_contiguous")
+    for j, ptr in enumerate(info["const_ptrs"][len(args):], start=len(args)):
+        ns[f"p{s}_{j}"] = ptr                  # lifted constants (shared_kernels.py)
+        ptrs.append(f"p{s}_{j}")
     cond = " and ".join(types + shapes + contig) or "True"
     inplace = info["inplace"]
     alloc = (args[inplace] if inplace is not None else
@@ -653,14 +660,20 @@ def build_program(fgraph, mode):
         # OpenMP's team sleeps between loops instead of spinning against numpy's OpenBLAS
         # threads (the user's OMP_WAIT_POLICY wins; read when libgomp loads)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    for node in fgraph.toposort():
+    order = fgraph.toposort()
+    lifts = shareable_lifts(order, _signature) if SHARE_CONSTANT_KERNELS else {}
+    for node in order:
+        lifted = lifts.get(node)
+        target = lifted[0] if lifted is not None else node
         for rule in rules:
-            found = rule(node, omp_min)
+            found = rule(target, omp_min)
             if found is not None:
                 break
         if found is None:
             continue
         sig, source, make_thunk = found
+        if lifted is not None:
+            make_thunk = constant_thunk_maker(make_thunk, lifted[1])
         makers[node] = make_thunk
         if sig in by_sig:
             lowered[node] = by_sig[sig]
@@ -668,10 +681,9 @@ def build_program(fgraph, mode):
         name = f"k{len(kernels)}"
         kernels.append(source(name))
         names.append(name)
-        origins.append(f"{name}: {_origin(node)}")
+        origins.append(f"{name}: {_origin(target)}")
         by_sig[sig] = lowered[node] = len(kernels) - 1
-    fgraph.placement = {node: ("c" if node in lowered else "py")
-                        for node in fgraph.toposort()}
+    fgraph.placement = {node: ("c" if node in lowered else "py") for node in order}
     if not kernels:
         return PyProgram(fgraph, nan_guard=mode.nan_guard)
     prelude = render("prelude", ints=_INTS,
@@ -685,4 +697,6 @@ def build_program(fgraph, mode):
     prog.source = source
     prog.placement = fgraph.placement
     prog.cache_info = {"key": key, "parts": parts}
+    # plan.py builds these thunks again over a module proxy that records their calls
+    prog.module, prog.thunk_makers = mod, {n: (makers[n], k) for n, k in lowered.items()}
     return prog
