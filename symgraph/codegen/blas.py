@@ -279,7 +279,7 @@ def _gemm_thunk(lib, ffi, k, node, prov):
         return ffi.cast("void *", a.ctypes.data)
 
     def compute(args):
-        z, alpha, a, b, beta = args
+        z, alpha, a, b, beta = args[:5]         # the rest only order the schedule
         if type(a) is not ndarray or a.dtype != dtype:
             a = asarray(a).astype(dtype, copy=False)
         if type(b) is not ndarray or b.dtype != dtype:

@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from ..errors import op_build_error
-from ..graph import Apply, Op
+from ..graph import Apply, Op, Variable
 from ..tensor.var import as_tensor_variable
 from ..types import TensorType, is_complex, is_float, upcast
 from .elemwise import _sum_to, broadcast_shapes, dimshuffle
@@ -216,9 +216,17 @@ class Gemm(Op):
     one float dtype, z of the product's shape, alpha and beta 0-d (BLAS gemm/gemv).
 
     Made by the specialize rule ``gemm`` (opt/rules/blas.py) from ``z + a * dot(x, y)``; the
-    in-place form (``inplace=True``, made by ``gemm_inplace``) writes into z's buffer."""
+    in-place form (``inplace=True``, made by ``gemm_inplace`` and ``gemm_inplace_update``)
+    writes into z's buffer.
+
+    Inputs after the fifth (`after`) only order the schedule: their values are not read, but
+    a node reading one runs after the nodes computing them. ``gemm_inplace_update`` lists
+    there the readers of z's old value (a shared weight) that must run before z is
+    overwritten; the graph has no other way to say "after", since programs run a
+    topological order of the data edges."""
 
     __props__ = ("inplace",)
+    n_value_inputs = 5              # the inputs it reads; any further ones order the schedule
 
     def __init__(self, inplace=False):
         self.inplace = bool(inplace)
@@ -227,9 +235,12 @@ class Gemm(Op):
         else:
             self.fresh_outputs = True
 
-    def make_node(self, z, alpha, x, y, beta):
+    def make_node(self, z, alpha, x, y, beta, *after):
         z, alpha, x, y, beta = (as_tensor_variable(v) for v in (z, alpha, x, y, beta))
         ins = [z, alpha, x, y, beta]
+        if not all(isinstance(v, Variable) for v in after):
+            raise op_build_error(self, ins, "ordering inputs (after the fifth) must be "
+                                 "variables", TypeError)
         dtype = z.dtype
         if dtype not in ("float32", "float64") or any(v.dtype != dtype for v in ins):
             raise op_build_error(self, ins, "needs inputs of one dtype, float32 or float64",
@@ -253,29 +264,34 @@ class Gemm(Op):
             shape.append(a if a is not None else b)
         if tuple(shape) != tuple(z.type.shape) and self.inplace:
             shape = z.type.shape            # the output is z's buffer: z's type
-        return Apply(self, ins, [TensorType(dtype, tuple(shape))()])
+        return Apply(self, ins + list(after), [TensorType(dtype, tuple(shape))()])
 
     def perform(self, node, inputs, output_storage):
-        z, alpha, x, y, beta = inputs
+        z, alpha, x, y, beta = inputs[:5]
         dtype = node.outputs[0].dtype
         p = np.dot(x, y)
         if p.shape != z.shape:
             raise ValueError(f"{self}: z has shape {z.shape}, dot(x, y) has {p.shape} "
                              f"(x {x.shape}, y {y.shape})")
         # array methods and operators only: the CUDA backend runs this on cupy arrays
-        out = z if self.inplace else z.astype(dtype, copy=True)
+        # a read-only z (a shared value the user handed over) is copied, never written
+        writeable = getattr(z.flags, "writeable", True)
+        out = z if self.inplace and writeable else z.astype(dtype, copy=True)
         if beta != 1:
             out *= beta
         out += alpha * p if alpha != 1 else p
         output_storage[0][0] = out
 
+    def connection_pattern(self, node):
+        return [[True]] * 5 + [[False]] * (len(node.inputs) - 5)
+
     def L_op(self, inputs, outputs, output_grads):
-        (z, alpha, x, y, beta), (g,) = inputs, output_grads
+        (z, alpha, x, y, beta), (g,) = inputs[:5], output_grads
         from .reduce import sum as _sum
         gx, gy = _dot.L_op([x, y], [None], [g])
         prod = _dot(x, y)
         return [mul(beta, g), _sum(mul(g, prod)), mul(alpha, gx), mul(alpha, gy),
-                _sum(mul(g, z))]
+                _sum(mul(g, z))] + [None] * (len(inputs) - 5)
 
     def infer_shape(self, node, input_shapes):
         sx, sy = input_shapes[2], input_shapes[3]

@@ -63,7 +63,7 @@ def test_sgd_update_of_a_matrix_becomes_a_gemm():
     f = symgraph.function([h, g, lr], [], updates=[(w, w - lr * T.dot(h.T, g))])
     (node,) = gemms(f)
     assert node.inputs[0].name == "w"
-    assert not node.op.inplace                  # w is a shared value: never destroyed
+    assert node.op.inplace                      # gemm_inplace_update: into w's own buffer
     hv, gv, w0 = rand((8, 6)), rand((8, 4)), w.get_value()
     f(hv, gv, 0.1)
     np.testing.assert_allclose(w.get_value(), w0 - 0.1 * hv.T @ gv, rtol=1e-12)

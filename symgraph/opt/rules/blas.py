@@ -1,6 +1,8 @@
 """BLAS specializations: a dot product added to (or subtracted from) another value becomes
-one `Gemm` (BLAS gemm/gemv with alpha and beta), and a Gemm whose z is an intermediate
-buffer nobody else reads writes into it.
+one `Gemm` (BLAS gemm/gemv with alpha and beta), a Gemm whose z is an intermediate
+buffer nobody else reads writes into it, and a Gemm that is the update of the shared
+variable it reads as z (the SGD step ``w - lr * dot(h.T, g)``) writes into the shared
+value's buffer, after every other reader of the old value (`gemm_inplace_update`).
 
 ``z + dot(x, y)``, ``z + a * dot(x, y)``, ``z - a * dot(x, y)`` (the SGD update
 ``w - lr * dot(h.T, g)``) and ``dot(x, y) - z`` turn into ``gemm(z, alpha, x, y, beta)``
@@ -150,4 +152,97 @@ def gemm_to_inplace(fgraph, node):
         return None
     new = gemm_inplace(*node.inputs)
     out = node.outputs[0]
+    return [new] if new.type == out.type or out.type.is_super(new.type) else None
+
+
+def _update_of(fgraph, z, out):
+    """Whether `out` is the update of the shared variable whose value is the function
+    input `z` (so the function stores `out` as z's next value)."""
+    targets = getattr(fgraph, "update_targets", None)
+    n_out = getattr(fgraph, "n_outputs", None)
+    if not targets or n_out is None or z not in fgraph._input_set:
+        return False
+    memo = getattr(fgraph, "memo", {})
+    updates = fgraph.outputs[n_out:]
+    return any(e is out and memo.get(t, t) is z for t, e in zip(targets, updates))
+
+
+def _nodes_before(var_list):
+    """The nodes computing the variables of `var_list` and all their ancestors."""
+    seen, stack = set(), [v.owner for v in var_list if v.owner is not None]
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(i.owner for i in n.inputs if i.owner is not None)
+    return seen
+
+
+def _nodes_after(fgraph, node):
+    """`node` and every node that reads its outputs, directly or not."""
+    seen, stack = set(), [node]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for o in n.outputs:
+            stack.extend(c for c, _ in fgraph.clients.get(o, ()) if c != "output")
+    return seen
+
+
+def _old_value_readers(fgraph, z, node):
+    """The outputs of the nodes that read z's old value (z itself or a view of it) and are
+    not already computed before `node`: `node` must wait for them before overwriting z.
+    None when `node` may not overwrite z: z or a view of it is a function output (the
+    function copies those after the call, it would copy the new value), `node` reads z
+    also as x or y, another node writes into z, or a reader needs `node`'s result."""
+    before = _nodes_before(node.inputs)
+    after = None
+    views, seen, waits = [z], {z}, []
+    while views:
+        v = views.pop()
+        for client, k in fgraph.clients.get(v, ()):
+            if client == "output":
+                return None
+            if client is node:
+                if k != 0 or v is not z:
+                    return None
+                continue
+            op = client.op
+            if any(k in ins for ins in op.destroy_map.values()):
+                return None
+            viewed = [client.outputs[o] for o, ins in op.view_map.items() if k in ins]
+            for w in viewed:
+                if w not in seen:
+                    seen.add(w)
+                    views.append(w)
+            if client in before or len(viewed) == len(client.outputs):
+                continue                # a pure view: its readers are the ones to wait for
+            if after is None:
+                after = _nodes_after(fgraph, node)
+            if client in after:
+                return None
+            if client.outputs[0] not in waits:
+                waits.append(client.outputs[0])
+    return waits
+
+
+@local_rule("inplace", Gemm, name="gemm_inplace_update", tags=("inplace", "blas"))
+def gemm_inplace_update(fgraph, node):
+    """gemm(w, a, x, y, b) that is the update of the shared variable w -> gemm writing
+    into w's buffer (no copy of the weight each step), ordered after every node that reads
+    w's old value (the extra inputs of the in-place Gemm). Functions store an update
+    after the call, so the buffer then simply holds the new value; as in Theano, an
+    array the user handed over with ``borrow=True`` (or took with ``get_value(borrow=True)``)
+    changes in place."""
+    if node.op.inplace or len(node.inputs) != 5:
+        return None
+    z, out = node.inputs[0], node.outputs[0]
+    if not _update_of(fgraph, z, out):
+        return None
+    waits = _old_value_readers(fgraph, z, node)
+    if waits is None:
+        return None
+    new = gemm_inplace(*node.inputs, *waits)
     return [new] if new.type == out.type or out.type.is_super(new.type) else None

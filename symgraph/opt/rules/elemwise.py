@@ -287,6 +287,16 @@ def _fresh(node) -> bool:
     return isinstance(op, _FRESH[0]) or getattr(op, "fresh_outputs", False) is True
 
 
+def _value_readers(fgraph, var) -> list:
+    """The nodes reading var's value: inputs from an op's `n_value_inputs` on only order
+    the schedule (an in-place Gemm update waits for the readers of the old weight)."""
+    out = []
+    for c, k in fgraph.clients.get(var, ()):
+        if c != "output" and c not in out and k < getattr(c.op, "n_value_inputs", k + 1):
+            out.append(c)
+    return out
+
+
 def destroyable(fgraph, var, reader) -> bool:
     """True when `reader` may overwrite `var`: it is var's only reader, and var is (a view
     of) an intermediate buffer that no one else reads: never a function input, a shared
@@ -294,7 +304,7 @@ def destroyable(fgraph, var, reader) -> bool:
     while True:
         if var in fgraph._input_set or isinstance(var, Constant) or var.owner is None:
             return False
-        if fgraph.is_output(var) or fgraph.client_nodes(var) != [reader]:
+        if fgraph.is_output(var) or _value_readers(fgraph, var) != [reader]:
             return False
         node = var.owner
         if node.op.destroy_map.get(var.index):
