@@ -12,6 +12,11 @@ first), the initial carries, the parameters. Outer outputs: for each carry its h
 independent of the step count), then each y stacked over time.
 
 Gradient (grad.py): a reverse Scan over the stored carries running the step's own VJP.
+
+Running: when the step is a CProgram whose every node calls a C kernel the same way at
+every step (``symgraph/codegen/plan.py``), the whole loop runs in one C call (`_run_native`:
+sequence rows and carries are pointed at, outputs copied into the histories); otherwise,
+or when that loop reports a kernel error, a Python loop calls the compiled step.
 """
 from __future__ import annotations
 
@@ -23,6 +28,9 @@ from ..tensor.var import as_tensor_variable
 from ..types import TensorType
 
 __all__ = ["Scan"]
+
+# run fully C-able steps in one C loop (tests turn it off to compare with the Python loop)
+NATIVE = True
 
 
 class Scan(Op):
@@ -119,6 +127,9 @@ class Scan(Op):
     def _run(self, fn, node, inputs, output_storage):
         n_steps, seqs, carries, params = self.split(inputs)
         n = self.n_iterations(n_steps, seqs)
+        if NATIVE and n > 0 and self._run_native(fn, node, n, seqs, carries, params,
+                                                 output_storage):
+            return
         nc, ny = self.n_carry, self.n_ys
         prog = fn.program
         out_types = [o.type for o in node.outputs]
@@ -173,6 +184,63 @@ class Scan(Op):
                              out_types[nc + k].numpy_dtype)
             output_storage[nc + k][0] = y[:done] if done < len(y) else y
 
+    def _run_native(self, fn, node, n, seqs, carries, params, output_storage):
+        """Run the n steps as one C loop over the step's plan; False (nothing stored) when
+        the step has no plan for these inputs or a kernel reported an error."""
+        from ..codegen.plan import loop, plan_for
+        ns, nc, ny = self.n_seqs, self.n_carry, self.n_ys
+        values = list(seqs) + list(carries) + list(params)
+        if any(type(v) is not np.ndarray or v.dtype != h.dtype
+               for v, h in zip(values, self.inner.inputs)):
+            return False
+        # the carries run in contiguous buffers of their own (the loop writes into them)
+        starts = [np.array(c, order="C") for c in carries]
+        plan = plan_for(fn.program, [s[0] for s in seqs] + starts + list(params))
+        if plan is None:
+            return False
+        out_types = [o.type.numpy_dtype for o in node.outputs]
+        got = plan.out_types
+        if any(got[j] != (c.shape, out_types[j]) for j, c in enumerate(starts)) or \
+                any(got[nc + k][1] != out_types[nc + k] for k in range(ny)):
+            return False                      # the Python loop raises the shape error
+        stop = None
+        if self.until:
+            if got[nc + ny] != ((), np.dtype(bool)):
+                return False
+            stop = nc + ny
+        addr = _address
+        patches = [(i, (0, addr(s), s.strides[0], 0)) for i, s in enumerate(seqs)]
+        copies, hist, pairs = [], {}, {}
+        for j, c in enumerate(starts):
+            if self.keep[j] == "all":
+                h = hist[j] = np.empty((n,) + c.shape, c.dtype)
+                row = c.nbytes
+                patches.append((ns + j, (2, addr(c), addr(h), row)))
+                copies.append((j, (0, addr(h), row, 0)))
+            else:
+                a, b = c, np.empty_like(c)
+                pairs[j] = (a, b)
+                patches.append((ns + j, (1, addr(a), addr(b), 0)))
+                copies.append((j, (1, addr(b), addr(a), 0)))
+        patches += [(ns + nc + i, (0, addr(p), 0, 0)) for i, p in enumerate(params)]
+        ys = []
+        for k in range(ny):
+            shape, dtype = got[nc + k]
+            y = np.empty((n,) + shape, dtype)
+            ys.append(y)
+            copies.append((nc + k, (0, addr(y), y[0].nbytes if n else 0, 0)))
+        done, failed = loop(plan, n, patches, copies, stop)
+        if failed:
+            return False
+        for j in range(nc):
+            if j in hist:
+                output_storage[j][0] = hist[j][:done] if done < n else hist[j]
+            else:
+                output_storage[j][0] = pairs[j][done % 2]
+        for k in range(ny):
+            output_storage[nc + k][0] = ys[k][:done] if done < n else ys[k]
+        return True
+
     def _y_shape(self, fn, node, inputs, k):
         static = self.inner.outputs[self.n_carry + k].type.shape
         if all(s is not None for s in static):
@@ -200,6 +268,10 @@ class Scan(Op):
 
     def infer_shape(self, node, input_shapes):
         return None
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
 
 
 def _store(op, buf, t, value, what):
