@@ -16,6 +16,7 @@ from ..tensor.var import as_tensor_variable
 from ..types import TensorType, float_of, is_float, is_int
 from . import math as M
 from .elemwise import Elemwise, dimshuffle
+from .reduce import sum as reduce_sum
 
 __all__ = ["softmax", "log_softmax", "categorical_crossentropy", "binary_crossentropy",
            "sigmoid", "softplus", "relu", "ultra_fast_sigmoid", "hard_sigmoid",
@@ -359,7 +360,6 @@ def _row_bias(v, b):
 
 def _lead_sum(v):
     """v summed over all but its last axis (the gradient of a row bias)."""
-    from .reduce import sum as reduce_sum
     return reduce_sum(v, axis=tuple(range(v.ndim - 1))) if v.ndim > 1 else v
 
 
@@ -426,7 +426,6 @@ class CrossentropySoftmax1Hot(_SoftmaxLabelled):
         return [input_shapes[0][:-1]]
 
     def L_op(self, inputs, outputs, output_grads):
-        x, b, y = self._split(inputs)
         dx = CrossentropySoftmax1HotDx(self.bias)(output_grads[0], *inputs)
         return [dx] + ([_lead_sum(dx)] if self.bias else []) + [None]
 
@@ -477,11 +476,11 @@ class CrossentropySoftmax1HotDx(_SoftmaxLabelled):
         (G,) = output_grads
         axis = x.ndim - 1
         sm = Softmax(axis)(x if b is None else _row_bias(x, b))
-        from .reduce import sum as reduce_sum
         # d/dg: sum(G * (sm - onehot)) = sum(G * sm) - G[label]
         dg = M.cast(reduce_sum(G * sm, axis=axis) + NegLogProb1Hot()(G, y), g.dtype)
         # d/dx: the softmax Jacobian (symmetric) applied to G * g
-        dx = SoftmaxGrad(axis)(G * dimshuffle(g, list(range(g.ndim)) + ["x"]), sm)
+        dx = M.cast(SoftmaxGrad(axis)(G * dimshuffle(g, list(range(g.ndim)) + ["x"]), sm),
+                    x.dtype)
         return [dg, dx] + ([_lead_sum(dx)] if self.bias else []) + [None]
 
 

@@ -30,9 +30,10 @@ def _graph(nd, dtype, bias, label_dtype):
 
 
 def _close(got, want, rtol, what):
+    # a loss near 0 is log(s) for a sum s near 1: its error is absolute, a few ulps of the
+    # logits (of order 10 here), in numpy's formula as in the kernel's
     assert got.dtype == want.dtype and got.shape == want.shape, what
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-3, equal_nan=True,
-                               err_msg=what)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, equal_nan=True, err_msg=what)
 
 
 def _labels(shape, n, label_dtype):
@@ -48,8 +49,9 @@ def test_matrices_match_py(compiledir, dtype, bias, label_dtype):
     rtol = 1e-5 if dtype == "float32" else 1e-13
     a = (RNG.normal(size=(9, 12)) * 4).astype(dtype)
     bv = RNG.normal(size=12).astype(dtype)
-    for k, xv in enumerate([a, a[:, ::-1], a[::2, 1::3], a.T[:9, :9].copy().T, a[:1, :1],
-                            np.asfortranarray(a)]):
+    views = [a, a[:, ::-1], a[::-2], a[::2, 1::3], a.T[:9, :9].copy().T, a[:1, :1],
+             np.asfortranarray(a)]
+    for k, xv in enumerate(views):
         yv = _labels(xv.shape[:1], xv.shape[1], label_dtype)
         vals = [xv, bv[:xv.shape[1]], yv] if bias else [xv, yv]
         for j, (got, want) in enumerate(zip(fc(*vals), fp(*vals))):
