@@ -134,3 +134,23 @@ def test_one_row_vector_matches_py(compiledir):
         for got, want in zip(fc(xv, bv, np.int64(label)), fp(xv, bv, np.int64(label))):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-16)
             assert np.shape(got) == np.shape(want)
+
+
+def test_exponentials_call_the_vector_exp(compiledir, tmp_path):
+    # the rows' exponentials are the kernel's whole cost: they must go through libmvec
+    import re
+    import subprocess
+
+    from symgraph.codegen import cbackend
+    from symgraph.codegen.cache import compiler
+    if not cbackend._simd_decls():
+        pytest.skip("no libmvec declarations on this platform")
+    fc, _ = _graph(2, "float64", True, "int64")
+    src = tmp_path / "module.c"
+    src.write_text(fc.program.source)
+    flags = [f for f in cbackend.CFLAGS if f not in ("-shared", "-fPIC")]
+    asm = tmp_path / "module.s"
+    subprocess.run([compiler(), *flags, "-fopenmp", "-S", str(src), "-o", str(asm)],
+                   check=True, capture_output=True)
+    calls = set(re.findall(r"_ZGV[bcde]N\d+v_exp\b", asm.read_text()))
+    assert calls, "the exponentials of the softmax crossentropy are not vectorised"
