@@ -32,7 +32,8 @@ def _step(w):
 
 @pytest.mark.parametrize("with_blas", [True, False])
 @pytest.mark.parametrize("layout", ["C", "fortran", "read-only", "strided"])
-def test_update_in_place_or_copied_matches_numpy(compiledir, monkeypatch, with_blas, layout):
+def test_update_in_place_or_copied_matches_numpy(fresh_compiledir, monkeypatch, with_blas,
+                                                 layout):
     if not with_blas:
         monkeypatch.setattr(blas, "_found", [None])
     elif blas.provider() is None:

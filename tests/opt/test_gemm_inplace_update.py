@@ -18,7 +18,9 @@ RULE = "gemm_inplace_update"
 
 
 def gemms(f):
-    return [n for n in f.maker.fgraph.apply_nodes if isinstance(n.op, Gemm)]
+    """The Gemm nodes whose z is a function input (the updates of shared weights)."""
+    return [n for n in f.maker.fgraph.apply_nodes
+            if isinstance(n.op, Gemm) and n.inputs[0].owner is None]
 
 
 def rand(*shape):
