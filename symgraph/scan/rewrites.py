@@ -168,6 +168,33 @@ def _padded(v):
     return dimshuffle(v, ("x",) + tuple(range(v.ndim)))
 
 
+def _stacked_dot(X, W):
+    """``dot(x_t, W)`` for every step: a matrix W and a sequence X of n-d slices, as one 2-d
+    product of X's rows (a view of X when it is contiguous, so BLAS reads X in place)."""
+    from .. import tensor as T
+    if X.ndim < 3 or W.ndim != 2:
+        return T.dot(X, W)
+    rows = T.reshape(X, (-1, X.shape[X.ndim - 1]))
+    return T.reshape(T.dot(rows, W), tuple(X.shape[d] for d in range(X.ndim - 1))
+                     + (W.shape[1],))
+
+
+def _summed_products(S, V):
+    """``sum_t dot(s_t, v_t)`` over the first ``len(V)`` slices of S: one product. When
+    ``s_t = y_t.T`` (a hoisted transpose of a sequence slice) it is ``rows(Y).T @ rows(V)``,
+    a 2-d GEMM reading both stacks as they are (a copy of Y only when Y's rows are not one
+    block, e.g. reversed); otherwise numpy's tensordot."""
+    from .. import tensor as T
+    from ..ops.elemwise import DimShuffle
+    m = V.shape[0]
+    own = S.owner
+    if own is not None and isinstance(own.op, DimShuffle) and \
+            tuple(own.op.new_order) == (0, 2, 1) and V.ndim == 3:
+        Y = own.inputs[0][:m]
+        return T.dot(T.reshape(Y, (-1, Y.shape[2])).T, T.reshape(V, (-1, V.shape[2])))
+    return T.tensordot(S[:m], V, axes=[[0, 2], [0, 1]])
+
+
 def scan_hoist_seq_dot(fgraph, node):
     """Work that reads only sequence slices and parameters is done for every step at once
     before the loop and read as a sequence: ``dot(x_t, W)`` becomes one ``dot(X, W)`` (one
@@ -200,7 +227,7 @@ def scan_hoist_seq_dot(fgraph, node):
             continue
         outer = [big[i] if i in big else _padded(par_of.get(i, i)) for i in ins]
         if isinstance(n.op, Dot) and ins[0] in big and ins[1] in par_of:
-            out = T.dot(big[ins[0]], par_of[ins[1]])
+            out = _stacked_dot(big[ins[0]], par_of[ins[1]])
         elif isinstance(n.op, DimShuffle) and not n.op.drop:
             out = dimshuffle(outer[0], (0,) + tuple(o if o == "x" else o + 1
                                                     for o in n.op.new_order))
@@ -303,8 +330,7 @@ def scan_hoist_accumulator(fgraph, node):
         result[node.outputs[nc + k]] = res[len(keep_c) + k]
     for j, (i, v) in plans.items():
         stacked = res[len(keep_c) + ny + vs.index(v)]
-        s_all = seqs[i][:stacked.shape[0]]
-        total = inits[j] + T.tensordot(s_all, stacked, axes=[[0, 2], [0, 1]])
+        total = inits[j] + _summed_products(seqs[i], stacked)
         if total.dtype != node.outputs[j].dtype or total.ndim != node.outputs[j].ndim:
             return None
         result[node.outputs[j]] = total

@@ -188,3 +188,27 @@ def test_strided_sequences_and_parameters(native_calls):
             rng.standard_normal((2, 3))]
     _three_ways([X, W, h0], [hs], args)
     assert native_calls[0] == 1
+
+
+def test_hoisted_products_are_2d_gemms_over_the_stacks(native_calls):
+    # dot(x_t, W) of every step and the backward loop's sums of x_t.T da_t, h_t.T da_t
+    # become 2-d products of the stacked rows (no tensordot), with equal results
+    ins, hs = _rnn("float64")
+    cost = 0.5 * (hs * hs).sum()
+    outs = [cost] + grad(cost, ins)
+    f = symgraph.function(ins, outs)
+    names = [type(n.op).__name__ for n in f.maker.fgraph.toposort()]
+    assert "TensorDot" not in names and "Dot" in names
+    for steps in (0, 1, 6):
+        _three_ways(ins, outs, _rnn_args(np.random.default_rng(7), steps, "float64"))
+
+
+def test_hoisted_product_of_4d_slices():
+    rng = np.random.default_rng(8)
+    X, W, s0 = T.tensor4("X"), T.dmatrix("W"), T.dtensor3("s0")
+    ss, _ = symgraph.scan(lambda x, s, W: T.tanh(T.dot(x, W)) + s, sequences=X,
+                          outputs_info=s0, non_sequences=W)
+    cost = (ss ** 2).sum()
+    _three_ways([X, W, s0], [ss] + grad(cost, [X, W, s0]),
+                [rng.standard_normal((4, 2, 3, 5)), rng.standard_normal((5, 6)),
+                 rng.standard_normal((2, 3, 6))])
