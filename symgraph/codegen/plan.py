@@ -171,7 +171,7 @@ def plan_for(prog, samples):
             table.clear()
         try:
             plan = _record(prog, samples)
-        except _NoPlan:
+        except Exception:       # _NoPlan, or the step fails: the Python loop says how
             plan = None
         table[key] = plan
         return plan

@@ -212,3 +212,20 @@ def test_hoisted_product_of_4d_slices():
     _three_ways([X, W, s0], [ss] + grad(cost, [X, W, s0]),
                 [rng.standard_normal((4, 2, 3, 5)), rng.standard_normal((5, 6)),
                  rng.standard_normal((2, 3, 6))])
+
+
+def test_a_failing_step_raises_as_in_the_python_loop(native_calls):
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+    hs, _ = symgraph.scan(lambda x_t, h: T.tanh(h + x_t), sequences=x, outputs_info=h0)
+    f = symgraph.function([x, h0], hs)
+    args = (np.ones((3, 2)), np.ones(4))        # rows of 2 against a state of 4
+    with pytest.raises(ValueError) as native:
+        f(*args)
+    scan_op.NATIVE = False
+    try:
+        with pytest.raises(ValueError) as python:
+            f(*args)
+    finally:
+        scan_op.NATIVE = True
+    assert str(native.value) == str(python.value) and "step 0" in str(native.value)
+    assert native_calls[0] == 0
