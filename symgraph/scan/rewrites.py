@@ -24,6 +24,8 @@ Loop-invariant work is moved out of the step when the loop is built (builder.py)
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph import ancestors
 from ..ops.subtensor import Slice, Subtensor
 from .inner import InnerGraph, clone_from, placeholder
@@ -190,9 +192,63 @@ def _summed_products(S, V):
     own = S.owner
     if own is not None and isinstance(own.op, DimShuffle) and \
             tuple(own.op.new_order) == (0, 2, 1) and V.ndim == 3:
+        joined = _reversed_join(own.inputs[0])
+        if joined is not None:
+            return _summed_over_join(*joined, V)
         Y = own.inputs[0][:m]
         return T.dot(T.reshape(Y, (-1, Y.shape[2])).T, T.reshape(V, (-1, V.shape[2])))
     return T.tensordot(S[:m], V, axes=[[0, 2], [0, 1]])
+
+
+def _stand_in(S):
+    """A sequence of S's length and type whose rows hold one zero each, computed without
+    S when S is a transposed reversed concatenation (see `_reversed_join`)."""
+    from .. import tensor as T
+    from ..ops.alloc import alloc
+    from ..ops.elemwise import DimShuffle
+    own = S.owner
+    base = own.inputs[0] if own is not None and isinstance(own.op, DimShuffle) and \
+        own.op.new_order[0] == 0 and not own.op.drop else S
+    joined = _reversed_join(base)
+    if joined is None:
+        return S
+    A, B, L = joined
+    n = T.minimum(L, A.shape[0] + B.shape[0])
+    return alloc(np.zeros((), S.dtype), n, *([1] * (S.ndim - 1)))
+
+
+def _reversed_join(Y):
+    """(A, B, L) when ``Y = concatenate([A, B])[:L][::-1]`` (the carries before each step,
+    as the gradient of a scan reads them backwards), else None."""
+    from ..ops.shape import Join
+    own = Y.owner
+    if own is None or type(own.op) is not Subtensor or \
+            own.op.idx_list != (Slice(None, None, -1),):
+        return None
+    cut = own.inputs[0].owner
+    if cut is None or type(cut.op) is not Subtensor or len(cut.op.idx_list) != 1 or \
+            cut.op.idx_list[0][0] is not None or cut.op.idx_list[0][2] is not None or \
+            cut.op.n_sym != 1:
+        return None
+    join = cut.inputs[0].owner
+    if join is None or type(join.op) is not Join or join.op.axis != 0 or \
+            len(join.inputs) != 2:
+        return None
+    return join.inputs[0], join.inputs[1], cut.inputs[1]
+
+
+def _summed_over_join(A, B, L, V):
+    """``sum_t dot(y_t.T, v_t)`` for ``Y = concatenate([A, B])[:L][::-1]`` without
+    concatenating: ``Z = concatenate([A, B])`` rows ``L-m .. L-1`` meet V reversed; the
+    first k of them come from A, the rest from B (read in place)."""
+    from .. import tensor as T
+    m, a = V.shape[0], A.shape[0]
+    I, J = A.shape[2], V.shape[2]
+    k = T.clip(a - (L - m), 0, m)
+    Vr = V[::-1]
+    from_a = T.dot(T.reshape(A[L - m:L - m + k], (-1, I)).T, T.reshape(Vr[:k], (-1, J)))
+    from_b = T.dot(T.reshape(B[L - m + k - a:L - a], (-1, I)).T, T.reshape(Vr[k:], (-1, J)))
+    return from_a + from_b
 
 
 def scan_hoist_seq_dot(fgraph, node):
@@ -320,7 +376,11 @@ def scan_hoist_accumulator(fgraph, node):
     new_op = Scan(InnerGraph(new_in, outs), ns, len(keep_c), ny + len(vs),
                   keep=tuple(op.keep[j] for j in keep_c), name=op.name, mode=op.mode,
                   truncate_gradient=op.truncate_gradient)
-    new = new_op.make_node(n_steps, *seqs, *[inits[j] for j in keep_c], *params)
+    # a sequence the step no longer reads still sets the number of steps: a stand-in of
+    # its length, so that nothing computes it (the gradient's concatenated carries)
+    read = set(ancestors(outs))
+    step_seqs = [s if x_h[i] in read else _stand_in(s) for i, s in enumerate(seqs)]
+    new = new_op.make_node(n_steps, *step_seqs, *[inits[j] for j in keep_c], *params)
     new.trace = node.trace
     res = new.outputs
     result = {}

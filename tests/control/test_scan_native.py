@@ -199,8 +199,23 @@ def test_hoisted_products_are_2d_gemms_over_the_stacks(native_calls):
     f = symgraph.function(ins, outs)
     names = [type(n.op).__name__ for n in f.maker.fgraph.toposort()]
     assert "TensorDot" not in names and "Dot" in names
+    # h_{t-1}.T da_t: h0.T da_0 and the history's rows, not their concatenation
+    assert "Join" not in names
     for steps in (0, 1, 6):
         _three_ways(ins, outs, _rnn_args(np.random.default_rng(7), steps, "float64"))
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3, 7])
+def test_truncated_gradient_over_the_history_rows(steps):
+    # the backward loop runs min(k, T) steps: the rows of h0 and of the history it sums
+    ins, hs = _rnn("float64")
+    X, W, U, b, h0 = ins
+    hs, _ = symgraph.scan(lambda x, h, W, U, b: T.tanh(T.dot(x, W) + T.dot(h, U) + b),
+                          sequences=X, outputs_info=h0, non_sequences=[W, U, b],
+                          truncate_gradient=2)
+    cost = 0.5 * (hs * hs).sum()
+    _three_ways(ins, grad(cost, ins), _rnn_args(np.random.default_rng(steps), steps,
+                                                "float64"))
 
 
 def test_hoisted_product_of_4d_slices():
