@@ -18,7 +18,12 @@ a transpose of a slice, elementwise ops of slices and parameters) is done once b
 loop for every step and read as a sequence (loops over whole sequences only).
 
 ``scan_hoist_accumulator``: a carry only accumulating ``dot(s_t, v_t)`` of a sequence slice
-becomes a stacked output v and one ``tensordot(S, V)`` after the loop.
+becomes a stacked output v and one product after the loop (``rows(Y).T @ rows(V)`` when
+``s_t = y_t.T``: BLAS reads both stacks in place; over h0 and the history's rows when Y is
+the gradient's concatenation of the carries before each step).
+
+``scan_hoist_seq_dot`` writes ``dot(X, W)`` of an n-d sequence as the 2-d product of its
+rows. With these, a step whose nodes all have C kernels runs as one C loop (op.py).
 
 Loop-invariant work is moved out of the step when the loop is built (builder.py).
 """
@@ -257,7 +262,6 @@ def scan_hoist_seq_dot(fgraph, node):
     large GEMM instead of a small one per step), transposes of slices become one strided
     view, elementwise ops of slices and parameters one elementwise op. Only for loops
     running over the whole sequences (no ``n_steps``, no ``until``)."""
-    from .. import tensor as T
     from ..graph import Constant, io_toposort
     from ..ops.blas import Dot
     from ..ops.elemwise import DimShuffle, Elemwise, dimshuffle
@@ -325,9 +329,8 @@ def scan_hoist_seq_dot(fgraph, node):
 def scan_hoist_accumulator(fgraph, node):
     """A carry that only accumulates products of a sequence slice and a per-step value,
     ``acc' = acc + dot(s_t, v_t)`` (a gradient loop's ``gW += x_t.T @ da_t``), becomes a
-    stacked output v and one product after the loop: ``acc0 + tensordot(S, V)`` (one large
+    stacked output v and one product after the loop: ``acc0 + sum_t dot(s_t, v_t)`` (one large
     GEMM instead of a small one, and a copy of the accumulator, per step)."""
-    from .. import tensor as T
     from ..graph import io_toposort
     from ..ops.blas import Dot
     from ..ops.elemwise import Elemwise
