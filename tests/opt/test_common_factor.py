@@ -134,3 +134,29 @@ def test_three_dimensional_and_fused():
     vals = [RNG.normal(size=(2, 3, 4)), RNG.normal(size=(1, 3, 1)), RNG.normal(size=4)]
     fns = check_against_py([X, a, b], out, vals, rtol=1e-12)
     assert "add_common_factor" in reasons(fns["FAST_RUN"])
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 4), (5, 1)])
+def test_small_factors_multiply_in_their_own_loop(shape):
+    """X * a * b with rows a, b: a * b once per row (fusion keeps loops of one shape)."""
+    X, a, b = T.dmatrix("X"), row(), T.dvector("b")
+    out = X * a * T.exp(b) * 2.0
+    vals = [RNG.normal(size=shape), RNG.normal(size=(1, shape[1])), RNG.normal(size=shape[1])]
+    f = run([X, a, b], out, vals)
+    assert "mul_small_factors_together" in reasons(f)
+    assert full_size_muls(f) == 1
+    # fused too
+    fns = check_against_py([X, a, b], out, vals, rtol=1e-12)
+    assert "mul_small_factors_together" in reasons(fns["FAST_RUN"])
+
+
+def test_small_factors_left_alone():
+    X, Y, a = T.dmatrix("X"), T.dmatrix("Y"), row()
+    vals = [RNG.normal(size=(3, 4)), RNG.normal(size=(3, 4)), RNG.normal(size=(1, 4))]
+    for out in (X * Y * a, X * a):           # one small factor only
+        f = run([X, Y, a], out, vals)
+        assert "mul_small_factors_together" not in reasons(f)
+    # a row and a column make a full-size product: nothing is saved
+    c = T.tensor("float64", shape=(None, 1))
+    f = run([X, a, c], X * a * c, [vals[0], vals[2], RNG.normal(size=(3, 1))])
+    assert "mul_small_factors_together" not in reasons(f)

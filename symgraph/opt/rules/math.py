@@ -11,6 +11,7 @@ import numpy as np
 
 from ...ops import math as M
 from ...ops import scalar as S
+from ...ops.elemwise import Elemwise
 from ...tensor.var import TensorConstant
 from ...types import TensorType, is_bool, is_float, is_int
 from ..engine import local_rule, rule
@@ -267,6 +268,27 @@ def fill_of_fill(fgraph, node):
     for i in shaped:
         new = M.second(i, new)
     new = fit(new, out, list(x.owner.inputs) + [z])
+    return None if new is None else [new]
+
+
+@local_rule(("canonicalize", "specialize"), Elemwise, name="fill_beside_its_shape")
+def fill_beside_its_shape(fgraph, node):
+    """f(fill(x, c), x, ...) -> f(c, x, ...): x, read by f itself, already gives the shape
+    (the gradient of x**2 is fill(x, 2) * x). Only when x is an input of f: another input
+    of the same static shape may differ at run time, where f must fail."""
+    if len(node.outputs) != 1 or isinstance(node.op.scalar_op, S.Second):
+        return None
+    out = node.outputs[0]
+    ins = list(node.inputs)
+    changed = False
+    for k, v in enumerate(ins):
+        if is_elemwise(v, S.Second) and v.owner.inputs[0] in node.inputs and \
+                v.dtype == v.owner.inputs[1].dtype:
+            ins[k] = v.owner.inputs[1]
+            changed = True
+    if not changed:
+        return None
+    new = fit(node.op(*ins), out, node.inputs)
     return None if new is None else [new]
 
 
@@ -662,3 +684,23 @@ def mul_self_to_sqr(x, node):
     if is_bool(x.dtype):
         return None
     return M.sqr(_as(x, _out(node).dtype))
+
+
+@local_rule("specialize", M.mul, name="mul_small_factors_together")
+def mul_small_factors_together(fgraph, node):
+    """X * a * b -> X * (a * b) when a * b runs in a smaller loop than the result (rows or
+    columns of a matrix X): fusion keeps loops of one shape, so a * b is then computed once
+    per row instead of once per element. Specialize only: canonicalize's mul_flatten would
+    undo it."""
+    out = _out(node)
+    if is_bool(out.dtype) or len(node.inputs) < 3:
+        return None
+    small = [i for i in node.inputs if _smaller(i, out)]
+    if len(small) < 2 or len(small) == len(node.inputs):
+        return None
+    group = M.mul(*[_as(i, out.dtype) for i in small])
+    if not _smaller(group, out):
+        return None
+    big = [_as(i, out.dtype) for i in node.inputs if not _smaller(i, out)]
+    new = fit(M.mul(*big, group), out, node.inputs)
+    return None if new is None else [new]
