@@ -8,14 +8,17 @@ intermediate buffers its nodes allocate (allocated once per loop and reused ever
 slots at that step's values (sequence rows, carries), runs the calls, and copies the step's
 outputs into their histories or the next step's carries.
 
-The plan is recorded by running the program once on copies of the inputs (same layout,
-same values) with thunks built over a module proxy that logs each call. Only programs whose
-every node is known to call its kernel the same way for every input of one layout get a
-plan (`_PLANNABLE`): Elemwise, Dot, in-place Gemm with constant alpha and beta, reductions,
-and the views DimShuffle and constant-index Subtensor; every pointer must resolve to a slot,
-every C node's output must be a buffer it writes itself. Anything else (a node in Python, a
-copy made in Python, a kernel that falls back to numpy for these inputs) gives no plan and
-the caller keeps its Python loop. A kernel returning an error code stops the loop; the
+The plan is recorded by running the program twice on copies of the inputs (same layout,
+same values) with thunks built over a module proxy that logs each call (build_program
+leaves ``program.thunk_makers`` for this). Only programs whose every node is known to call
+its kernel the same way for every input of one layout get a plan (`_plannable`): Elemwise,
+Dot, Gemm with constant alpha and beta, reductions, the views DimShuffle and constant-index
+Subtensor, and, done by the runner itself, Join along the first axis and constant-index
+IncSubtensor (copies, and ``out[idx] (+)= v`` element by element as numpy does it). Every
+pointer must resolve to a slot, every C node's output must be a buffer it writes itself,
+and both runs must make the same calls. Anything else (a node in Python, a copy made in
+Python, a kernel that falls back to numpy for these inputs) gives no plan and the caller
+keeps its Python loop. A kernel returning an error code stops the loop; the
 caller then reruns in Python, which raises the proper error.
 """
 from __future__ import annotations
@@ -31,12 +34,39 @@ __all__ = ["Plan", "plan_for", "loop", "layout_of"]
 
 MAX_DATA = 64                  # data pointers of one call (the C runner's stack array)
 COPY = -2                      # a call the runner does itself: memcpy(data[0], data[1], n)
+INC = -3                       # and sg_inc: data[0][...] (+)= data[1][...] over a view
 
 _RUNNER = r"""
 #include <stdint.h>
 #include <string.h>
 
 typedef int (*sg_run_fn)(int, int64_t, void **, const int64_t *);
+
+/* dst[i] = src[i] or dst[i] += src[i] over an nd-d view: m = (dtype 0: double, 1: float;
+   set; shape[nd]; dst byte strides[nd]; src byte strides[nd]) -- numpy's out[idx] += v */
+static void sg_inc(char *dst, const char *src, int64_t nd, const int64_t *m)
+{
+    const int64_t code = m[0], set = m[1];
+    const int64_t *shape = m + 2, *ds = m + 2 + nd, *ss = m + 2 + 2 * nd;
+    int64_t idx[32] = {0}, total = 1;
+    for (int64_t d = 0; d < nd; ++d) total *= shape[d];
+    for (int64_t i = 0; i < total; ++i) {
+        if (code == 0) {
+            double *o = (double *)dst;
+            const double v = *(const double *)src;
+            *o = set ? v : *o + v;
+        } else {
+            float *o = (float *)dst;
+            const float v = *(const float *)src;
+            *o = set ? v : *o + v;
+        }
+        for (int64_t d = nd - 1; d >= 0; --d) {
+            dst += ds[d]; src += ss[d];
+            if (++idx[d] < shape[d]) break;
+            dst -= ds[d] * shape[d]; src -= ss[d] * shape[d]; idx[d] = 0;
+        }
+    }
+}
 
 /* a pointer for step t: d = (mode, a, b, c); 0: a + t*b, 1: t even ? a : b,
    2: t == 0 ? a : b + (t-1)*c */
@@ -69,6 +99,8 @@ int sg_loop(int64_t fn, int64_t T, int64_t *slots, int64_t npatch, const int64_t
                 data[j] = (char *)(intptr_t)slots[c[4 + 2 * j]] + c[5 + 2 * j];
             int rc = 0;
             if (c[0] == -2) memcpy(data[0], data[1], (size_t)c[1]);
+            else if (c[0] == -3) sg_inc((char *)data[0], (const char *)data[1], c[1],
+                                        metapool + c[2]);
             else rc = run((int)c[0], c[1], data, c[2] < 0 ? NULL : metapool + c[2]);
             if (rc != 0) {
                 info[0] = t; info[1] = t; info[2] = i;
@@ -229,12 +261,13 @@ class _Proxy:
 def _plannable(node, placed_c):
     """How `node` is replayed: 'c' (or 'gemm') when its kernel calls depend only on its
     inputs' layout, 'view' for a view whose offset does, 'join' for a concatenation along
-    the first axis (copies), None when it cannot be."""
+    the first axis (copies), 'inc' for an increment of a constant-index view (a copy and
+    sg_inc), None when it cannot be."""
     from ..ops.blas import Dot, Gemm
     from ..ops.elemwise import DimShuffle, Elemwise
     from ..ops.reduce import Reduce
     from ..ops.shape import Join
-    from ..ops.subtensor import Subtensor
+    from ..ops.subtensor import IncSubtensor, Subtensor
     op = node.op
     if placed_c:
         if isinstance(op, (Elemwise, Dot, Reduce)):
@@ -247,6 +280,8 @@ def _plannable(node, placed_c):
         return "view"
     if type(op) is Join and op.axis == 0:
         return "join"
+    if type(op) is IncSubtensor and op.n_sym == 0:
+        return "inc"
     return None
 
 
@@ -412,6 +447,9 @@ def _build(prog, ffi, run, fixed):
                     calls.append([COPY, p.nbytes, -1, 2, slot, off, *at])
                 off += p.nbytes
             continue
+        if kind == "inc":
+            _replay_inc(node, vals[ins[0]], vals[ins[1]], out, found, roots, calls, metapool)
+            continue
         if not log:
             raise _NoPlan(f"{node.op} ran in Python")
         if found is None:
@@ -465,3 +503,47 @@ def _build(prog, ffi, run, fixed):
         out_types.append((v.shape, v.dtype))
     return Plan(prog.n_inputs, roots.extra, roots.canon, calls, metapool, outputs, out_types,
                 keep)
+
+
+_INC_DTYPES = {np.dtype("float64"): 0, np.dtype("float32"): 1}
+
+
+def _replay_inc(node, x, v, out, found, roots, calls, metapool):
+    """Calls doing IncSubtensor's ``out = x.copy(); out[idx] += v`` (or ``= v``) again:
+    a COPY (unless in place) and an INC over the view."""
+    op = node.op
+    if type(x) is not np.ndarray or type(v) is not np.ndarray or v.dtype != out.dtype or \
+            out.dtype not in _INC_DTYPES or v.size == 0:
+        raise _NoPlan(f"{op}: not replayable here")
+    xat = roots.find(_extent(x)[0])
+    vat = roots.find(v.__array_interface__["data"][0])     # where sg_inc starts reading
+    if xat is None or vat is None:
+        raise _NoPlan(f"{op}: an input is not in a slot")
+    if op.inplace:
+        if found != xat or found[0] < roots.n_inputs or \
+                roots.extra[found[0] - roots.n_inputs][0] != "buf":
+            raise _NoPlan(f"{op}: writes into an input or constant")
+    else:
+        if found is not None or not x.flags.c_contiguous or not out.flags.c_contiguous or \
+                x.shape != out.shape or x.dtype != out.dtype:
+            raise _NoPlan(f"{op}: x is not copied as one block")
+        found = (roots.add_buf(out), 0)
+        calls.append([COPY, out.nbytes, -1, 2, *found, *xat])
+    if vat[0] == found[0]:
+        raise _NoPlan(f"{op}: the increment overlaps the output")
+    view = out[op._np_index([]) + (Ellipsis,)]
+    if view.size == 0:
+        return
+    if view.ndim > 32:
+        raise _NoPlan(f"{op}: too many dimensions")
+    try:
+        vb = np.broadcast_to(v, view.shape)
+    except ValueError:
+        raise _NoPlan(f"{op}: the increment does not broadcast") from None
+    at = roots.find(view.__array_interface__["data"][0])
+    if at is None or at[0] != found[0]:
+        raise _NoPlan(f"{op}: the view is not in the output")
+    entry = [INC, view.ndim, len(metapool), 2, *at, *vat]
+    metapool += [_INC_DTYPES[out.dtype], int(op.set_instead_of_inc), *view.shape,
+                 *view.strides, *vb.strides]
+    calls.append(entry)

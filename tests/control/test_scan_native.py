@@ -104,9 +104,9 @@ def test_lstm_like_two_states(native_calls):
             rng.standard_normal((2, n)), rng.standard_normal((3, 4 * n)) * 0.5,
             rng.standard_normal((n, 4 * n)) * 0.5]
     _three_ways(ins, [hs, cs, cost] + grad(cost, ins), args)
-    # the forward loop (its Gemm copies the sequence row first); the backward step builds
-    # the gates' gradient with IncSubtensor, which has no kernel: it keeps the Python loop
-    assert native_calls[0] >= 1
+    # both loops: the forward Gemm copies the sequence row first, the backward step builds
+    # the gates' gradient with IncSubtensor (a copy and an increment of a view)
+    assert native_calls[0] >= 2
 
 
 def test_taps_and_several_sequences(native_calls):
@@ -244,3 +244,25 @@ def test_a_failing_step_raises_as_in_the_python_loop(native_calls):
         scan_op.NATIVE = True
     assert str(native.value) == str(python.value) and "step 0" in str(native.value)
     assert native_calls[0] == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_increments_of_views_in_the_step(native_calls, dtype):
+    # set_subtensor / inc_subtensor with constant indices (strided, reversed, broadcast
+    # increments), into a copy of a carry or of an intermediate
+    rng = np.random.default_rng(9)
+    x = T.tensor3("x", dtype=dtype)
+    h0 = T.matrix("h0", dtype=dtype)
+
+    def step(x_t, h):
+        a = T.set_subtensor(h[:, 1:3], x_t[:, ::-1][:, :2])
+        b = T.inc_subtensor(T.tanh(a)[::2, ::-1], x_t[0, 0])
+        c = T.inc_subtensor(b[1], T.exp(h[0]))
+        return c * 0.5
+    hs, _ = symgraph.scan(step, sequences=x, outputs_info=h0)
+    cost = (hs ** 2).sum()
+    _three_ways([x, h0], [hs] + grad(cost, [x, h0]),
+                [rng.standard_normal((5, 4, 3)).astype(dtype),
+                 rng.standard_normal((4, 4)).astype(dtype)],
+                rtol=2e-5 if dtype == "float32" else 1e-10)
+    assert native_calls[0] >= 1
