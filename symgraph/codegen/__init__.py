@@ -4,7 +4,7 @@ import warnings
 _warned = []
 
 
-def make_program(fgraph, mode):
+def make_program(fgraph, mode, plan=None):
     """The callable that runs `fgraph`: ``program(list_of_input_values) -> output values``.
 
     ``FAST_RUN`` builds C kernels (`cbackend`) for the nodes that have one and runs the others'
@@ -12,7 +12,8 @@ def make_program(fgraph, mode):
     maps each node to ``'c'`` or ``'py'``. ``DebugMode`` (``Mode(debug=True)``) checks each
     node's kernel against its `perform` (`symgraph.compile.debugmode`). Other modes run the
     numpy reference executor. With no working C compiler, FAST_RUN warns once and runs the
-    numpy executor.
+    numpy executor. `plan`: what an earlier FAST_RUN build of this graph recorded
+    (``program.plan``, kept by the graph cache), to load its kernels without rendering.
     """
     from .executor import PyProgram
     fgraph.mode = mode  # ops with inner graphs (ifelse, scan) compile them in this mode
@@ -27,7 +28,7 @@ def make_program(fgraph, mode):
         from ..errors import CompileError
         try:
             from .cbackend import build_program
-            return build_program(fgraph, mode)
+            return build_program(fgraph, mode, plan=plan)
         except (CompileError, ImportError) as e:
             if not _warned:
                 _warned.append(e)

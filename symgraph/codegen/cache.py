@@ -40,9 +40,12 @@ from ..config import config
 from ..errors import CompileError, SymgraphError
 
 __all__ = ["CACHE_FORMAT", "CompiledirError", "NoCompilerError", "compiler", "key_parts",
-           "make_key", "get_module", "explain", "entries", "clear", "stats"]
+           "make_key", "get_module", "module_by_key", "source_of", "explain", "entries",
+           "clear", "stats", "GRAPHS"]
 
 CACHE_FORMAT = 1
+#: the folder of rewritten graphs under config.compiledir (compile/graph_cache.py)
+GRAPHS = "graphs"
 _SOURCE = "source.c"
 _META = "meta.json"
 
@@ -204,6 +207,45 @@ def get_module(source, cdef, flags, link_flags=()):
         return mod, key, parts
 
 
+def module_by_key(key, flags):
+    """(module, parts) of the published entry `key`, from memory or disk without building;
+    None when it is not on disk, damaged, or built for another environment than this
+    process's with `flags` (compiler, CPU, Python, cffi, numpy, CACHE_FORMAT: every part
+    of the key but the source). The caller then renders and builds as usual (a damaged
+    entry is replaced by that build). Used by the graph cache's replay of a program."""
+    mod = _loaded.get(key)
+    entry = os.path.join(_root(), key[:2], key)
+    meta = _read_meta(entry)
+    if meta is None or meta.get("key") != key or not isinstance(meta.get("parts"), dict):
+        return None
+    parts = meta["parts"]
+    now = key_parts("", list(flags), compiler())
+    now["source_sha256"] = parts.get("source_sha256")
+    if now != parts or make_key(parts) != key:
+        return None
+    if mod is not None:
+        stats["memory_hits"] += 1
+        return mod, meta["parts"]
+    with _loaded_lock:
+        tlock = _thread_locks.setdefault(key, threading.Lock())
+    with tlock:
+        mod = _loaded.get(key) or _load(entry, key, meta)
+        if mod is None:
+            return None
+        stats["disk_hits"] += 1
+        _loaded[key] = mod
+    return mod, meta["parts"]
+
+
+def source_of(key):
+    """The kernels' C source stored in entry `key` (None when it is gone)."""
+    try:
+        with open(os.path.join(_root(), key[:2], key, _SOURCE)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _locked_build(shard, entry, key, parts, source, cdef, flags, link_flags, cc):
     with open(os.path.join(shard, key + ".lock"), "a") as lockfile:
         fcntl.flock(lockfile, fcntl.LOCK_EX)
@@ -304,6 +346,7 @@ def clear():
             if len(shard) == 2 and os.path.isdir(sdir):
                 n += sum(1 for m in os.listdir(sdir) if len(m) == 64)
                 shutil.rmtree(sdir, ignore_errors=True)
+    shutil.rmtree(os.path.join(root, GRAPHS), ignore_errors=True)
     _loaded.clear()
     return n
 

@@ -500,15 +500,34 @@ class CProgram(PyProgram):
         super().__init__(fgraph, nan_guard=nan_guard)
         self.steps = [(thunks.get(node, perform), node, ins, outs, frees)
                       for perform, node, ins, outs, frees in self.steps]
+        # run_values(*inputs): the straight-line schedule called with the input values as
+        # arguments, returning the one output itself (a list when there are several), which
+        # Function's fast path calls directly (no list in, no list out: W1's call overhead)
+        self.single = len(self.out_idx) == 1
         if len(self.steps) <= STRAIGHT_LINE_MAX:
-            self.run_source, self._run = _straight_line(self)
+            self.run_source, self._run, self.run_values = _straight_line(self)
         else:
-            self.run_source, self._run = None, _looped(self)
+            self.run_source, self._run, self.run_values = None, _looped(self), None
 
     def __call__(self, inputs):
         if self.profile is not None or self.nan_guard:
             return super().__call__(inputs)
         return self._run(inputs)
+
+    # a replayed program (replay.py) reads its source from the cache entry when asked
+    _source = None
+    _source_key = None
+
+    @property
+    def source(self):
+        """The generated C of the program's kernels."""
+        if self._source is None and self._source_key is not None:
+            self._source = cache.source_of(self._source_key)
+        return self._source
+
+    @source.setter
+    def source(self, text):
+        self._source = text
 
 
 # schedules up to this many steps run as generated straight-line Python; Python's compile()
@@ -588,9 +607,10 @@ def _elemwise_inline(s, info, ins, out):
     inplace = info["inplace"]
     alloc = (args[inplace] if inplace is not None else
              f"empty({args[first] + '.shape' if first is not None else f'shape{s}'}, dt{s})")
+    size = "1" if info["ndim"] == 0 else f"v{out}.size"
     lines = [f"if {cond}:",
              f"    v{out} = {alloc}",
-             f"    run{s}({info['k']}, v{out}.size, [{', '.join(ptrs)}, fb(v{out})], NULL)",
+             f"    run{s}({info['k']}, {size}, [{', '.join(ptrs)}, fb(v{out})], NULL)",
              "else:",
              f"    v{out} = general{s}([{', '.join(args)}])"]
     return lines, ns
@@ -629,16 +649,17 @@ def _straight_line(prog):
         _, node, ins, _, _ = steps[k]
         return run_error(node, [local.get(f"v{i}", template[i]) for i in ins], exc)
     ns["fail"] = fail
-    lines = ["def run(inputs):"]
-    if n:
-        lines.append(f"    {', '.join(f'v{i}' for i in range(n))}, = inputs")
+    outs = ", ".join(f"v{i}" for i in prog.out_idx)
+    lines = [f"def run_values({', '.join(f'v{i}' for i in range(n))}):"]
     lines += ["    k = 0", "    try:"] + [f"        {line}" for line in body or ["pass"]]
     lines += ["    except Exception as e:",
               "        raise fail(k, e, locals()) from e",
-              f"    return [{', '.join(f'v{i}' for i in prog.out_idx)}]"]
+              f"    return {outs if len(prog.out_idx) == 1 else f'[{outs}]'}",
+              "def run(inputs):",
+              f"    return {'[run_values(*inputs)]' if len(prog.out_idx) == 1 else 'run_values(*inputs)'}"]
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<symgraph CProgram>", "exec"), ns)
-    return source, ns["run"]
+    return source, ns["run"], ns["run_values"]
 
 
 def _uses_blas(fgraph):
@@ -649,10 +670,20 @@ def _uses_blas(fgraph):
                type(n.op).__module__.endswith(".linalg") for n in fgraph.apply_nodes)
 
 
-def build_program(fgraph, mode):
+def build_program(fgraph, mode, plan=None):
     """A CProgram for `fgraph` (a PyProgram when no node has a C kernel). Sets
-    ``fgraph.placement``. Raises cache.NoCompilerError / CompileError when gcc fails."""
+    ``fgraph.placement``. Raises cache.NoCompilerError / CompileError when gcc fails.
+
+    `plan`: the ``program.plan`` an earlier build of this very graph recorded (the graph
+    cache keeps it): the kernels' module is then loaded by its key, with no rendering,
+    when it is still on disk (`replay.program_from_plan`)."""
+    if plan is not None:
+        from .replay import program_from_plan
+        prog = program_from_plan(fgraph, mode, plan)
+        if prog is not None:
+            return prog
     kernels, names, origins, lowered, by_sig = [], [], [], {}, {}
+    rule_of = {}
     makers = {}
     rules = lowerings()
     omp_min = OMP_MIN if config.openmp and not _uses_blas(fgraph) else 0
@@ -671,6 +702,7 @@ def build_program(fgraph, mode):
                 break
         if found is None:
             continue
+        rule_of[node] = rule.__name__
         sig, source, make_thunk = found
         if lifted is not None:
             make_thunk = constant_thunk_maker(make_thunk, lifted[1])
@@ -685,7 +717,9 @@ def build_program(fgraph, mode):
         by_sig[sig] = lowered[node] = len(kernels) - 1
     fgraph.placement = {node: ("c" if node in lowered else "py") for node in order}
     if not kernels:
-        return PyProgram(fgraph, nan_guard=mode.nan_guard)
+        prog = PyProgram(fgraph, nan_guard=mode.nan_guard)
+        prog.plan = {"module": None}
+        return prog
     prelude = render("prelude", ints=_INTS,
                      floats=["float", "double"])
     source = render("module", origins=origins,
@@ -697,6 +731,10 @@ def build_program(fgraph, mode):
     prog.source = source
     prog.placement = fgraph.placement
     prog.cache_info = {"key": key, "parts": parts}
+    # what a later process needs to rebuild this program from the same graph without
+    # rendering: the module's key and, per node in schedule order, its kernel and lowering
+    prog.plan = {"module": key, "share": SHARE_CONSTANT_KERNELS,
+                 "nodes": [(lowered[n], rule_of[n]) if n in lowered else None for n in order]}
     # plan.py builds these thunks again over a module proxy that records their calls
     prog.module, prog.thunk_makers = mod, {n: (makers[n], k) for n, k in lowered.items()}
     return prog

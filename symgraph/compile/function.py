@@ -221,11 +221,20 @@ class FunctionMaker:
         self._rewrite()
 
     def _rewrite(self):
-        """Run the mode's rewrite phases on the FunctionGraph (symgraph/opt)."""
-        from ..opt import rewrite_graph
+        """Run the mode's rewrite phases on the FunctionGraph (symgraph/opt), or load the
+        result of an earlier compile of the same graph (compile/graph_cache.py)."""
         from ..profiling import phase
+        from . import graph_cache
         with phase("rewrite"):
-            rewrite_graph(self.fgraph, self.mode)
+            fg = self.fgraph
+            extra = (len(self.inputs), [(i.mutable, i.borrow) for i in self.inputs],
+                     [o.borrow for o in self.outputs],
+                     [self.implicit.index(v) for v in fg.update_targets])
+            self._graph_key, self._traces = graph_cache.graph_key(fg, self.mode, extra)
+            self._plan = graph_cache.load(self._graph_key, fg, self._traces)
+            if self._plan is None:
+                from ..opt import rewrite_graph
+                rewrite_graph(fg, self.mode)
 
     def _check_inputs(self):
         seen = set()
@@ -253,7 +262,11 @@ class FunctionMaker:
         from ..profiling import phase
         self.fgraph.borrow_outputs = [o.borrow for o in self.outputs]   # device outputs
         with phase("codegen"):
-            program = make_program(self.fgraph, self.mode)
+            program = make_program(self.fgraph, self.mode, plan=self._plan)
+        plan = getattr(program, "plan", None)
+        if self._graph_key is not None and plan is not None and plan is not self._plan:
+            from . import graph_cache
+            graph_cache.store(self._graph_key, self.fgraph, plan, self._traces)
         return Function(self, program)
 
 
@@ -316,10 +329,8 @@ class Function:
         self._fast = None
         if not self._containers and not any(copy) and len(copy) == n_out and \
                 kind in ("single", "list"):
-            self._fast = [(t.numpy_dtype, t.ndim,
-                           tuple((d, s) for d, s in enumerate(t.shape) if s is not None))
-                          for t in self._types]
-            self._single = kind == "single"
+            self._fast = _fast_call(self._types, program, kind == "single",
+                                    direct=not maker.mode.profile)
 
     def _convert(self, args, kwargs):
         n = self._n_explicit
@@ -358,14 +369,10 @@ class Function:
 
     def __call__(self, *args, **kwargs):
         fast = self._fast
-        if fast is not None and not kwargs and len(args) == len(fast):
-            for v, (dtype, ndim, static) in zip(args, fast):
-                if type(v) is not _ndarray or v.dtype is not dtype or v.ndim != ndim or \
-                        (static and any(v.shape[d] != s for d, s in static)):
-                    break
-            else:
-                results = self.program(list(args))
-                return results[0] if self._single else results
+        if fast is not None and not kwargs:
+            out = fast(args)
+            if out is not _MISSING:
+                return out
         vals = self._convert(args, kwargs)
         vals += [c.value for c in self._containers]
         results = self.program(vals)
@@ -390,6 +397,36 @@ class Function:
 
     def free(self):
         """Kept for Theano compatibility: storage is per call, so there is nothing to free."""
+
+
+def _fast_call(types, program, single, direct):
+    """``fast(args)``: the function's outputs when `args` are ndarrays already of their
+    input's type (dtype, ndim, static sizes), else _MISSING, generated for these types (a
+    loop over a list of checks cost more than the call it guards: W1). `direct`: call
+    the program's straight-line ``run_values`` (CProgram) without building lists, when it
+    returns what the call returns and no profile or nan_guard needs the program's
+    ``__call__``."""
+    names = [f"a{k}" for k in range(len(types))]
+    ns = {"ndarray": _ndarray, "MISSING": _MISSING, "program": program}
+    conds = []
+    for k, t in enumerate(types):
+        ns[f"d{k}"] = t.numpy_dtype
+        conds += [f"type(a{k}) is ndarray", f"a{k}.dtype is d{k}", f"a{k}.ndim == {t.ndim}"]
+        conds += [f"a{k}.shape[{d}] == {s}" for d, s in enumerate(t.shape) if s is not None]
+    run_values = getattr(program, "run_values", None)
+    if direct and run_values is not None and not getattr(program, "nan_guard", False) and \
+            program.single == single:
+        ns["run_values"] = run_values
+        call = f"run_values({', '.join(names)})"
+    else:
+        call = f"program([{', '.join(names)}]){'[0]' if single else ''}"
+    lines = ["def fast(args):", f"    if len(args) == {len(types)}:"]
+    if names:
+        lines.append(f"        {', '.join(names)}, = args")
+    lines += [f"        if {' and '.join(conds) or 'True'}:", f"            return {call}",
+              "    return MISSING"]
+    exec(compile("\n".join(lines) + "\n", "<symgraph Function fast path>", "exec"), ns)
+    return ns["fast"]
 
 
 def _rebuild(spec):

@@ -70,16 +70,24 @@ class Registry:
     def __init__(self):
         self.rules = {}
         self._dispatch = {}
+        # True once a rule from outside symgraph was added or any rule removed: rewrites
+        # then depend on more than symgraph's code, so no rewritten graph is cached
+        # (compile/graph_cache.py)
+        self.custom = False
 
     def add(self, r: Rule) -> Rule:
         if r.name in self.rules:
             raise ValueError(f"a rewrite named {r.name!r} is already registered")
+        fn = getattr(r.fn, "build", r.fn)
+        if not str(getattr(fn, "__module__", "")).startswith("symgraph."):
+            self.custom = True
         self.rules[r.name] = r
         self._dispatch.clear()
         return r
 
     def remove(self, name):
         self.rules.pop(name)
+        self.custom = True
         self._dispatch.clear()
 
     def __getitem__(self, name):
@@ -165,6 +173,7 @@ def rule(phases, pattern: Pat, build=None, *, name=None, tags=(), default=True):
             raise ValueError(f"a pattern rule for {pattern} needs a name")
         fn.__name__ = rule_name
         fn.pattern = pattern
+        fn.build = build_fn
         REGISTRY.add(Rule(rule_name, fn, phases, (_track_key(pattern.tracks()),), tags,
                           default=default))
         return build_fn

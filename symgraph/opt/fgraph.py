@@ -66,17 +66,46 @@ class FunctionGraph:
             inputs, outputs = self._clone(inputs, outputs)
         self.inputs = inputs
         self.outputs = outputs
-        self.clients = {}
-        self.apply_nodes = set()
         self.history = []
         self._listeners = []
         self._input_set = set(inputs)
-        for v in inputs:
+        self._index(outputs)
+
+    def _index(self, outputs):
+        self.outputs = outputs
+        self.clients = {}
+        self.apply_nodes = set()
+        for v in self.inputs:
             self.clients.setdefault(v, Clients())
-        for node in io_toposort(inputs, outputs):
+        for node in io_toposort(self.inputs, outputs):
             self._import(node)
         for i, o in enumerate(outputs):
             self.clients.setdefault(o, Clients()).append(("output", i))
+
+    def restore(self, outputs, history_loader=None):
+        """Make this graph the one from its inputs to `outputs`: a rewritten copy of it
+        that the graph cache loaded (compile/graph_cache.py), built on these very input
+        variables. `history_loader()` gives its ``history`` the first time it is read."""
+        self._index(list(outputs))
+        self.history = []
+        self._history_loader = history_loader
+
+    # ``history`` is read rarely (tests, debugging) and a cached graph's is as large as
+    # every graph the rewrites went through, so a restored graph loads it on first use
+    _history_loader = None
+
+    @property
+    def history(self):
+        loader = self._history_loader
+        if loader is not None:
+            self._history_loader = None
+            self._history = loader()
+        return self._history
+
+    @history.setter
+    def history(self, value):
+        self._history_loader = None
+        self._history = value
 
     # -- building ------------------------------------------------------------------------
 

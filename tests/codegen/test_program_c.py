@@ -25,7 +25,7 @@ def test_straight_line_program_matches_py_on_fast_and_general_paths(compiledir, 
     fp = symgraph.function([x, y, r, z], outs, mode="py")
     src = fc.program.run_source
     if straight:
-        assert src.startswith("def run(inputs):") and "for " not in src
+        assert src.startswith("def run_values(") and "for " not in src
     else:
         assert src is None
     a, b, c = RNG.normal(size=(4, 5)), RNG.normal(size=5), RNG.normal(size=(1, 5))
