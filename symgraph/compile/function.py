@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import operator
 import threading
 import warnings
 from collections import OrderedDict
@@ -330,7 +331,8 @@ class Function:
         if not self._containers and not any(copy) and len(copy) == n_out and \
                 kind in ("single", "list"):
             self._fast = _fast_call(self._types, program, kind == "single",
-                                    direct=not maker.mode.profile)
+                                    not maker.mode.profile, self._call_general)
+        self._call = self._fast or _general_call(self._call_general)
 
     def _convert(self, args, kwargs):
         n = self._n_explicit
@@ -367,12 +369,14 @@ class Function:
     def _fname(self):
         return f"function {self.name!r}" if self.name else "function"
 
-    def __call__(self, *args, **kwargs):
-        fast = self._fast
-        if fast is not None and not kwargs:
-            out = fast(args)
-            if out is not _MISSING:
-                return out
+    # ``f(...)`` calls ``f._call`` (the class attribute is a property, which Python's call
+    # slot honours): a function generated for this one's input types with the fast path's
+    # checks inline, falling back to `_call_general` (one Python call less than a method
+    # delegating to it: W1's call overhead)
+    __call__ = property(operator.attrgetter("_call"),
+                        doc="Call the function with values for its inputs.")
+
+    def _call_general(self, args, kwargs):
         vals = self._convert(args, kwargs)
         vals += [c.value for c in self._containers]
         results = self.program(vals)
@@ -399,15 +403,22 @@ class Function:
         """Kept for Theano compatibility: storage is per call, so there is nothing to free."""
 
 
-def _fast_call(types, program, single, direct):
-    """``fast(args)``: the function's outputs when `args` are ndarrays already of their
-    input's type (dtype, ndim, static sizes), else _MISSING, generated for these types (a
-    loop over a list of checks cost more than the call it guards: W1). `direct`: call
-    the program's straight-line ``run_values`` (CProgram) without building lists, when it
+def _general_call(general):
+    def call(*args, **kwargs):
+        return general(args, kwargs)
+    return call
+
+
+def _fast_call(types, program, single, direct, general):
+    """``call(*args, **kwargs)``: the function's outputs, straight from the program when
+    the arguments are positional ndarrays already of their input's type (dtype, ndim,
+    static sizes), else from ``general(args, kwargs)``; generated for these types (a loop
+    over a list of checks cost more than the call it guards: W1). `direct`: call the
+    program's straight-line ``run_values`` (CProgram) without building lists, when it
     returns what the call returns and no profile or nan_guard needs the program's
     ``__call__``."""
     names = [f"a{k}" for k in range(len(types))]
-    ns = {"ndarray": _ndarray, "MISSING": _MISSING, "program": program}
+    ns = {"ndarray": _ndarray, "program": program, "general": general}
     conds = []
     for k, t in enumerate(types):
         ns[f"d{k}"] = t.numpy_dtype
@@ -420,13 +431,13 @@ def _fast_call(types, program, single, direct):
         call = f"run_values({', '.join(names)})"
     else:
         call = f"program([{', '.join(names)}]){'[0]' if single else ''}"
-    lines = ["def fast(args):", f"    if len(args) == {len(types)}:"]
+    lines = ["def call(*args, **kwargs):", f"    if not kwargs and len(args) == {len(types)}:"]
     if names:
         lines.append(f"        {', '.join(names)}, = args")
     lines += [f"        if {' and '.join(conds) or 'True'}:", f"            return {call}",
-              "    return MISSING"]
+              "    return general(args, kwargs)"]
     exec(compile("\n".join(lines) + "\n", "<symgraph Function fast path>", "exec"), ns)
-    return ns["fast"]
+    return ns["call"]
 
 
 def _rebuild(spec):
