@@ -91,6 +91,19 @@ def test_different_graphs_never_share_an_entry(fresh_compiledir, other):
     np.testing.assert_array_equal(f(xv), xv * 2.0 + 1)
 
 
+def test_loaded_constants_stay_read_only(fresh_compiledir):
+    x = T.dmatrix("x")
+    c = np.arange(6.0).reshape(2, 3)
+    symgraph.function([x], x * c + T.exp(x))
+    before = _hits()
+    g = symgraph.function([x], x * c + T.exp(x))
+    assert _hits() == before + 1
+    consts = [i for n in g.maker.fgraph.toposort() for i in n.inputs
+              if isinstance(i, symgraph.graph.Constant) and isinstance(i.data, np.ndarray)]
+    assert consts and not any(k.data.flags.writeable for k in consts)
+    np.testing.assert_allclose(g(np.ones((2, 3))), c + np.e, rtol=1e-15)
+
+
 def test_types_names_modes_and_constants_are_in_the_key(fresh_compiledir):
     def key(build):
         return build().maker._graph_key

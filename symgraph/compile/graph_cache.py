@@ -354,11 +354,18 @@ def _check_fits(fgraph, outputs):
 
 def _fresh_names(fgraph):
     # auto names count up per process (scan's builder compares them): give the loaded
-    # variables this process's
-    from ..graph import Variable
+    # variables this process's; constants' arrays come back writable from pickle: make
+    # them read-only again, as TensorConstant made them
+    from ..graph import Constant, Variable
     seen = set(fgraph.inputs)
     for node in fgraph.toposort():
         for v in node.inputs + node.outputs:
             if v not in seen:
                 seen.add(v)
                 v.auto_name = Variable(None).auto_name
+                data = getattr(v, "data", None) if isinstance(v, Constant) else None
+                if isinstance(data, np.ndarray):
+                    data.setflags(write=False)
+    for v in fgraph.outputs:
+        if isinstance(v, Constant) and isinstance(v.data, np.ndarray):
+            v.data.setflags(write=False)
