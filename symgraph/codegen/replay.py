@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from ..config import config
+from ..profiling import _recorder, phase
 from . import cache, cbackend
 from .shared_kernels import constant_thunk_maker, shareable_lifts
 
@@ -36,9 +37,14 @@ def program_from_plan(fgraph, mode, plan):
         return None
     omp_min = cbackend.OMP_MIN if config.openmp and not cbackend._uses_blas(fgraph) else 0
     omp = ("-fopenmp",) if omp_min else ()
-    found = cache.module_by_key(plan["module"], cbackend.CFLAGS + omp + cbackend.LDFLAGS + omp)
+    with phase("cache_load"):
+        found = cache.module_by_key(plan["module"],
+                                    cbackend.CFLAGS + omp + cbackend.LDFLAGS + omp)
     if found is None:
         return None
+    rec = _recorder()
+    if rec is not None:             # fn.profile counts it as a module loaded from the cache
+        rec.cached += 1
     mod, parts = found
     if omp_min:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
