@@ -504,6 +504,7 @@ class CProgram(PyProgram):
         # arguments, returning the one output itself (a list when there are several), which
         # Function's fast path calls directly (no list in, no list out: W1's call overhead)
         self.single = len(self.out_idx) == 1
+        self.run_body = None
         if len(self.steps) <= STRAIGHT_LINE_MAX:
             self.run_source, self._run, self.run_values = _straight_line(self)
         else:
@@ -533,6 +534,9 @@ class CProgram(PyProgram):
 # schedules up to this many steps run as generated straight-line Python; Python's compile()
 # costs ~0.1-0.3 ms a step (measured), so longer ones loop over one closure per step
 STRAIGHT_LINE_MAX = 40
+# schedules up to this many steps are inlined into Function's generated fast call (a second
+# compile() of the body: worth it only where the call's overhead is a large part)
+INLINE_CALL_MAX = 8
 # Composites of one function that differ only in +-*/ min/max constants share one kernel
 # (fewer, faster gcc runs; shared_kernels.py says why results do not change)
 SHARE_CONSTANT_KERNELS = True
@@ -650,15 +654,19 @@ def _straight_line(prog):
         return run_error(node, [local.get(f"v{i}", template[i]) for i in ins], exc)
     ns["fail"] = fail
     outs = ", ".join(f"v{i}" for i in prog.out_idx)
+    inner = ["k = 0", "try:"] + [f"    {line}" for line in body or ["pass"]]
+    inner += ["except Exception as e:",
+              "    raise fail(k, e, locals()) from e",
+              f"return {outs if len(prog.out_idx) == 1 else f'[{outs}]'}"]
     lines = [f"def run_values({', '.join(f'v{i}' for i in range(n))}):"]
-    lines += ["    k = 0", "    try:"] + [f"        {line}" for line in body or ["pass"]]
-    lines += ["    except Exception as e:",
-              "        raise fail(k, e, locals()) from e",
-              f"    return {outs if len(prog.out_idx) == 1 else f'[{outs}]'}",
-              "def run(inputs):",
+    lines += [f"    {line}" for line in inner]
+    lines += ["def run(inputs):",
               f"    return {'[run_values(*inputs)]' if len(prog.out_idx) == 1 else 'run_values(*inputs)'}"]
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<symgraph CProgram>", "exec"), ns)
+    # short schedules: Function's fast path inlines this body (inputs named v0, v1, ...)
+    # in its own generated call, over this namespace (one Python call less: W1)
+    prog.run_body = (inner, ns) if len(prog.steps) <= INLINE_CALL_MAX else None
     return source, ns["run"], ns["run_values"]
 
 

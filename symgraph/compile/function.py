@@ -417,25 +417,32 @@ def _fast_call(types, program, single, direct, general):
     program's straight-line ``run_values`` (CProgram) without building lists, when it
     returns what the call returns and no profile or nan_guard needs the program's
     ``__call__``."""
-    names = [f"a{k}" for k in range(len(types))]
+    names = [f"v{k}" for k in range(len(types))]
     ns = {"ndarray": _ndarray, "program": program, "general": general}
     conds = []
     for k, t in enumerate(types):
         ns[f"d{k}"] = t.numpy_dtype
-        conds += [f"type(a{k}) is ndarray", f"a{k}.dtype is d{k}", f"a{k}.ndim == {t.ndim}"]
-        conds += [f"a{k}.shape[{d}] == {s}" for d, s in enumerate(t.shape) if s is not None]
+        conds += [f"type(v{k}) is ndarray", f"v{k}.dtype is d{k}", f"v{k}.ndim == {t.ndim}"]
+        conds += [f"v{k}.shape[{d}] == {s}" for d, s in enumerate(t.shape) if s is not None]
     run_values = getattr(program, "run_values", None)
+    body = [f"return program([{', '.join(names)}]){'[0]' if single else ''}"]
     if direct and run_values is not None and not getattr(program, "nan_guard", False) and \
             program.single == single:
-        ns["run_values"] = run_values
-        call = f"run_values({', '.join(names)})"
-    else:
-        call = f"program([{', '.join(names)}]){'[0]' if single else ''}"
+        inline = getattr(program, "run_body", None)
+        if inline is not None:
+            # the program's own body, over its namespace (names there are numbered: no
+            # clash with ours)
+            body, prog_ns = inline
+            ns = dict(prog_ns, **ns)
+        else:
+            ns["run_values"] = run_values
+            body = [f"return run_values({', '.join(names)})"]
     lines = ["def call(*args, **kwargs):", f"    if not kwargs and len(args) == {len(types)}:"]
     if names:
         lines.append(f"        {', '.join(names)}, = args")
-    lines += [f"        if {' and '.join(conds) or 'True'}:", f"            return {call}",
-              "    return general(args, kwargs)"]
+    lines += [f"        if {' and '.join(conds) or 'True'}:"]
+    lines += [f"            {line}" for line in body]
+    lines += ["    return general(args, kwargs)"]
     exec(compile("\n".join(lines) + "\n", "<symgraph Function fast path>", "exec"), ns)
     return ns["call"]
 
