@@ -1,42 +1,6 @@
 #ifndef SG_BLK
 #define SG_BLK 16   /* lanes of a block: a multiple of every vector width gcc picks */
 #endif
-/* k0: add(TensorType(float64, (None,)), TensorType(float64, (1,))) -> TensorType(float64, (None,)) */
-static void k0_contig(int64_t n, void **data)
-{
-    const double *p0 = (const double *)data[0];
-    const double *p1 = (const double *)data[1];
-    double *po = (double *)data[2];
-    const double s1 = p1[0];
-    const int64_t nb = n - n % SG_BLK;
-    for (int64_t b = 0; b < nb; b += SG_BLK) {
-        #pragma omp simd
-        for (int64_t j = 0; j < SG_BLK; ++j) {
-            const double v0 = p0[b + j];
-            const double v1 = s1;
-            po[b + j] = (double)((v0 + v1));
-        }
-    }
-    if (nb < n) {
-        /* the tail: padded with its own first element, so padding lanes compute valid values */
-        const int64_t r = n - nb;
-        double b0[SG_BLK];
-        double bo[SG_BLK];
-
-        for (int64_t j = 0; j < SG_BLK; ++j) {
-            b0[j] = p0[nb + (j < r ? j : 0)];
-        }
-        #pragma omp simd
-        for (int64_t j = 0; j < SG_BLK; ++j) {
-            const double v0 = b0[j];
-            const double v1 = s1;
-            bo[j] = (double)((v0 + v1));
-        }
-
-        for (int64_t j = 0; j < r; ++j) po[nb + j] = bo[j];
-    }
-}
-
 static void k0_strided(int64_t ndim, const int64_t *shape, void **data)
 {
     /* shape[ndim], then the byte strides of each operand (inputs, output): ndim each */
@@ -49,16 +13,23 @@ static void k0_strided(int64_t ndim, const int64_t *shape, void **data)
     const int64_t t0 = st[0 * ndim + ndim - 1];
     const double s1 = *(const double *)p[1];
     const int64_t to = st[2 * ndim + ndim - 1];
-    /* rows whose operands are all contiguous run the blocks in place */
-    const int unit = to == sizeof(double) && t0 == sizeof(double);
+    /* rows whose operands are contiguous or broadcast (stride 0: one value a row, read from
+       a block filled with it, `b & m` keeping its index at 0) run the blocks in place */
+    const int unit = to == sizeof(double) && (t0 == sizeof(double) || t0 == 0);
     const int64_t nb = unit ? n - n % SG_BLK : 0;
+    const int64_t m0 = t0 ? -1 : 0;
+    double f0[SG_BLK];
     for (;;) {
         const double *q0 = (const double *)p[0];
+        if (!m0 && nb) {
+            for (int j = 0; j < SG_BLK; ++j) f0[j] = q0[0];
+            q0 = f0;
+        }
         double *qo = (double *)p[2];
         for (int64_t b = 0; b < nb; b += SG_BLK) {
         #pragma omp simd
         for (int64_t j = 0; j < SG_BLK; ++j) {
-            const double v0 = q0[b + j];
+            const double v0 = q0[(b & m0) + j];
             const double v1 = s1;
             qo[b + j] = (double)((v0 + v1));
         }
@@ -91,6 +62,15 @@ static void k0_strided(int64_t ndim, const int64_t *shape, void **data)
         }
         if (d < 0) return;
     }
+}
+
+/* k0: add(TensorType(float64, (None,)), TensorType(float64, (1,))) -> TensorType(float64, (None,)) */
+static void k0_contig(int64_t n, void **data)
+{
+    /* one row of the strided loop: the block body is spelled twice per kernel, not four
+       times (gcc's time grows with it) */
+    int64_t meta[4] = {n, sizeof(double), sizeof(double), sizeof(double)};
+    k0_strided(1, meta, data);
 }
 
 static int k0(int64_t n, void **data, const int64_t *meta)
