@@ -95,11 +95,12 @@ def _neg(alpha, dtype):
     return M.neg(alpha)
 
 
-def _fits_z(z, out) -> bool:
-    """z has out's dtype and broadcast pattern (it does not broadcast against the
-    product, nor the product against it)."""
+def _fits_z(z, out, product) -> bool:
+    """z has out's dtype and broadcast pattern, and so has the product: neither broadcasts
+    against the other (a (1,) product added to a (2,) z is no gemm: fuzz campaign)."""
     return (z.dtype == out.dtype and z.ndim == out.ndim
-            and z.type.broadcastable == out.type.broadcastable)
+            and z.type.broadcastable == out.type.broadcastable
+            and product.type.broadcastable == out.type.broadcastable)
 
 
 @local_rule("specialize", M.add, M.sub, name="gemm", tags=("blas",))
@@ -114,12 +115,12 @@ def gemm(fgraph, node):
     if is_elemwise(out, S.Sub):
         z, term = ins
         found = _scaled_dot(fgraph, term, node, dtype)
-        if found is not None and _fits_z(z, out):
+        if found is not None and _fits_z(z, out, term):
             alpha, x, y = found
             new = _gemm(z, _neg(alpha, dtype), x, y, None, out)
             return None if new is None else [new]
         found = _scaled_dot(fgraph, z, node, dtype)
-        if found is not None and _fits_z(term, out):
+        if found is not None and _fits_z(term, out, z):
             alpha, x, y = found
             new = _gemm(term, alpha, x, y, _neg(None, dtype), out)
             return None if new is None else [new]
@@ -132,7 +133,7 @@ def gemm(fgraph, node):
             continue
         rest = [v for j, v in enumerate(ins) if j != k]
         z = rest[0] if len(rest) == 1 else M.add(*rest)
-        if not _fits_z(z, out):
+        if not _fits_z(z, out, term):
             continue
         alpha, x, y = found
         new = _gemm(z, alpha, x, y, None, out)
