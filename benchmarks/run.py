@@ -43,6 +43,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 # -- the worker (one implementation of one workload, in its own process) -------------------
 
 def worker(key, impl, quick, reps, cache_dir=None):
+    if impl != "symgraph_omp2" and hasattr(os, "sched_setaffinity"):
+        # one core: XLA's Eigen pool ignores the one-thread flags and took both cores
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     import numpy as np
     from benchmarks.workloads import WORKLOADS, Unavailable
     wl = WORKLOADS[key](quick=quick)
