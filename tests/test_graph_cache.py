@@ -262,3 +262,20 @@ def test_a_hit_names_this_compiles_lines_in_errors(fresh_compiledir):
     with pytest.raises(ValueError) as err:
         g(np.ones((2, 3)), np.ones((3, 2)))
     assert f"test_graph_cache.py:{line}" in str(err.value)
+
+
+def test_the_blas_found_is_in_the_key(fresh_compiledir, monkeypatch):
+    from symgraph.codegen import blas
+    if blas.provider() is None:
+        pytest.skip("no CBLAS in numpy's wheel here")
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    with_blas = symgraph.function([x, y], T.dot(x, y) * 2)
+    monkeypatch.setattr(blas, "_found", [None])          # a process without a CBLAS
+    hits = _hits()
+    without = symgraph.function([x, y], T.dot(x, y) * 2)
+    assert without.maker._graph_key != with_blas.maker._graph_key
+    assert _hits() == hits                               # not the entry made with BLAS
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(without(a, b), 2 * a @ b)
+    dots = [n for n in without.maker.fgraph.apply_nodes if "Dot" in type(n.op).__name__]
+    assert dots and all(without.maker.fgraph.placement[n] == "py" for n in dots)

@@ -16,8 +16,8 @@ The key (`graph_key`) is a sha256 over everything the result depends on:
   source traces: the loaded graph's nodes get the traces of this compile's nodes they were
   rewritten from, so errors name this compile's lines);
 - the mode (name, including/excluding, profile, nan_guard, linker, optimizer), every
-  config flag but ``compiledir`` and ``quiet``, the C compiler's identity, the C
-  backend's flags and the folder its templates are read from;
+  config flag but ``compiledir`` and ``quiet``, the C compiler's identity, the CBLAS found
+  (path, ilp64), the C backend's flags and the folder its templates are read from;
 - symgraph's code: path, size and mtime of every ``.py`` file of the package and every
   kernel template, plus Python's and numpy's versions and `FORMAT`.
 
@@ -171,8 +171,12 @@ def graph_key(fgraph, mode, extra=()):
     if REGISTRY.custom:
         return None, None
     try:
-        from ..codegen import cache, cbackend
+        from ..codegen import blas, cache, cbackend
         cc = cache._compiler_id(cache.compiler())
+        # which CBLAS the Dot/Gemm kernels call, if any: a plan made with one must not be
+        # replayed without it (and one made without it would keep Dot in Python)
+        prov = blas.provider()
+        blas_id = None if prov is None else (prov.path, prov.ilp64)
         ids, parts, memo, traces = {}, [], {}, []
         for v in fgraph.inputs:
             ids[v] = len(ids)
@@ -209,7 +213,7 @@ def graph_key(fgraph, mode, extra=()):
             else (cbackend.kernels_dir(),)
         parts.append(("mode", repr(mode), mode.profile, mode.nan_guard, repr(mode.linker),
                       repr(mode.optimizer), flags, cc, cbackend.SHARE_CONSTANT_KERNELS,
-                      cbackend.OMP_MIN, cbackend.CFLAGS, templates, _code_id()))
+                      cbackend.OMP_MIN, cbackend.CFLAGS, templates, blas_id, _code_id()))
     except Uncacheable:
         stats["uncacheable"] += 1
         return None, None
