@@ -105,18 +105,19 @@ def scan_lop(op, inputs, outputs, output_grads):
               + [rev(output_grads[j]) for j in gh_idx] + [rev(output_grads[nc + k]) for k in dy])
     mu0 = [T.zeros_like(inits[j]) if op.keep[j] == "all" else output_grads[j] for j in dc]
     acc0 = [T.zeros_like(params[i]) for i in dp]
+    # the sequences' gradients stored in forward time order: read without a reversed copy
     back = Scan(graph, len(b_seqs), len(dc) + len(dp), len(dx),
                 keep=("last",) * (len(dc) + len(dp)), name=f"grad_of_{op.name or 'scan'}",
-                mode=op.mode)
+                mode=op.mode, rev_ys=(True,) * len(dx))
     k = op.truncate_gradient
     res = back(T.constant(k if k >= 0 else -1, dtype="int64"), *b_seqs, *mu0, *acc0,
                *b_params)
     res = res if isinstance(res, list) else [res]
-    g_init, g_param, g_seq_rev = res[:len(dc)], res[len(dc):len(dc) + len(dp)], \
+    g_init, g_param, g_seq = res[:len(dc)], res[len(dc):len(dc) + len(dp)], \
         res[len(dc) + len(dp):]
     out = list(none)
     for a, i in enumerate(dx):
-        g = g_seq_rev[a][::-1]
+        g = g_seq[a]
         m = g.shape[0]
         out[1 + i] = T.set_subtensor(T.zeros_like(seqs[i])[n_done - m:n_done], g)
     for a, j in enumerate(dc):

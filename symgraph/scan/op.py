@@ -9,7 +9,9 @@ first), the initial carries, the parameters. Outer outputs: for each carry its h
 (``keep='all'``: the carry after every step, time first) or only its final value
 (``keep='last'``: the initial value when no step runs, as for shared-variable updates;
 ``keep='end'``: ``history[-1]``, raising IndexError when no step runs; both use memory
-independent of the step count), then each y stacked over time.
+independent of the step count), then each y stacked over time: step t's y at row t, or at row
+``n - 1 - t`` for a y marked in ``rev_ys`` (a backward loop's per-step outputs come out in the
+forward loop's time order, so their readers need no reversed copy).
 
 Gradient (grad.py): a reverse Scan over the stored carries running the step's own VJP.
 
@@ -38,7 +40,7 @@ class Scan(Op):
     step's `until` output is true), returning the carry histories (or last carries) and ys."""
 
     def __init__(self, inner, n_seqs, n_carry, n_ys, keep=None, until=False, name=None,
-                 mode=None, truncate_gradient=-1):
+                 mode=None, truncate_gradient=-1, rev_ys=None):
         self.inner = inner
         self.n_seqs, self.n_carry, self.n_ys = n_seqs, n_carry, n_ys
         self.n_params = len(inner.inputs) - n_seqs - n_carry
@@ -47,6 +49,12 @@ class Scan(Op):
         self.name = name
         self.mode = mode
         self.truncate_gradient = int(truncate_gradient)
+        self.rev_ys = tuple(bool(r) for r in (rev_ys or (False,) * n_ys))
+        if len(self.rev_ys) != n_ys:
+            raise ValueError(f"Scan: rev_ys has {len(self.rev_ys)} entries for {n_ys} outputs")
+        if self.until and any(self.rev_ys):
+            # rows n-1-t of a loop that may stop early are not known before it stops
+            raise ValueError("Scan: rev_ys cannot be combined with until")
         if len(inner.outputs) != n_carry + n_ys + (1 if until else 0):
             raise ValueError(f"Scan: the step has {len(inner.outputs)} outputs, expected "
                              f"{n_carry} carries + {n_ys} outputs" + (" + until" if until else ""))
@@ -59,14 +67,21 @@ class Scan(Op):
         return id(self)
 
     def __str__(self):
-        return f"Scan{{{self.name or 'scan'}}}"
+        rev = "" if not any(self.rev_ys) else \
+            ", rev_ys=" + "".join("r" if r else "-" for r in self.rev_ys)
+        return f"Scan{{{self.name or 'scan'}{rev}}}"
 
     __repr__ = __str__
 
     def with_keep(self, keep):
         """The same loop storing `keep` ('all', 'last' or 'end' per carry)."""
         return Scan(self.inner, self.n_seqs, self.n_carry, self.n_ys, keep, self.until,
-                    self.name, self.mode, self.truncate_gradient)
+                    self.name, self.mode, self.truncate_gradient, self.rev_ys)
+
+    def with_rev_ys(self, rev_ys):
+        """The same loop storing its per-step outputs in `rev_ys` order."""
+        return Scan(self.inner, self.n_seqs, self.n_carry, self.n_ys, self.keep, self.until,
+                    self.name, self.mode, self.truncate_gradient, rev_ys)
 
     # -- parts of the inputs ------------------------------------------------------------
     def split(self, inputs):
@@ -140,6 +155,7 @@ class Scan(Op):
         params = list(params)
         stored = [(j, hist[j], hist[j].shape[1:]) for j in range(nc) if hist[j] is not None]
         ndarray = np.ndarray
+        rev = self.rev_ys
         done = n
         for t in range(n):
             vals = [s[t] for s in seqs] + carries + params
@@ -160,10 +176,11 @@ class Scan(Op):
                 if buf is None:
                     y = np.asarray(y)
                     buf = ys[k] = np.empty((n,) + y.shape, out_types[nc + k].numpy_dtype)
+                row = n - 1 - t if rev[k] else t
                 if type(y) is ndarray and y.shape == buf.shape[1:]:
-                    buf[t] = y
+                    buf[row] = y
                 else:
-                    _store(self, buf, t, y, f"output {k}")
+                    _store(self, buf, row, y, f"output {k}")
             if self.until and bool(res[-1]):
                 done = t + 1
                 break
@@ -228,7 +245,9 @@ class Scan(Op):
             shape, dtype = got[nc + k]
             y = np.empty((n,) + shape, dtype)
             ys.append(y)
-            copies.append((nc + k, (0, addr(y), y[0].nbytes if n else 0, 0)))
+            row = y[0].nbytes if n else 0
+            copies.append((nc + k, (0, addr(y[n - 1]), -row, 0) if self.rev_ys[k] else
+                           (0, addr(y), row, 0)))
         done, failed = loop(plan, n, patches, copies, stop)
         if failed:
             return False
@@ -260,11 +279,24 @@ class Scan(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         from .grad import scan_lop
+        if any(self.rev_ys):        # the loop in step order, its reversed ys read reversed
+            nc = self.n_carry
+            flip = [nc + k for k, r in enumerate(self.rev_ys) if r]
+            outputs, output_grads = list(outputs), list(output_grads)
+            for i in flip:
+                outputs[i] = outputs[i][::-1]
+                if output_grads[i] is not None:
+                    output_grads[i] = output_grads[i][::-1]
+            return scan_lop(self.with_rev_ys(None), inputs, outputs, output_grads)
         return scan_lop(self, inputs, outputs, output_grads)
 
     def R_op(self, inputs, eval_points):
         from .grad import scan_rop
-        return scan_rop(self, inputs, eval_points)
+        out = scan_rop(self.with_rev_ys(None) if any(self.rev_ys) else self, inputs,
+                       eval_points)
+        nc = self.n_carry
+        return [v[::-1] if v is not None and i >= nc and self.rev_ys[i - nc] else v
+                for i, v in enumerate(out)]
 
     def infer_shape(self, node, input_shapes):
         return None

@@ -13,9 +13,9 @@ the per-step overhead is paid once.
 ``scan_prune_ys``: per-step outputs that nothing reads are dropped from the step (the
 backward loop of a gradient computes the gradient of every sequence; often none is asked for).
 
-``scan_hoist_seq_dot``: work reading only sequence slices and parameters (``dot(x_t, W)``,
-a transpose of a slice, elementwise ops of slices and parameters) is done once before the
-loop for every step and read as a sequence (loops over whole sequences only).
+``scan_hoist_seq_dot``: products reading only sequence slices and parameters (``dot(x_t, W)``,
+with the elementwise ops of slices they read) and transposes of slices are done once before
+the loop for every step and read as a sequence (loops over whole sequences only).
 
 ``scan_hoist_accumulator``: a carry only accumulating ``dot(s_t, v_t)`` of a sequence slice
 becomes a stacked output v and one product after the loop (``rows(Y).T @ rows(V)`` when
@@ -126,7 +126,7 @@ def merge_scans(a, b):
     op = Scan(InnerGraph(seq_h + car_a + car_b + par_a + par_b, outs), oa.n_seqs, na + nb,
               oa.n_ys + ob.n_ys, keep=oa.keep + ob.keep,
               name=f"{oa.name or 'scan'}+{ob.name or 'scan'}", mode=oa.mode,
-              truncate_gradient=oa.truncate_gradient)
+              truncate_gradient=oa.truncate_gradient, rev_ys=oa.rev_ys + ob.rev_ys)
     node = op.make_node(a.inputs[0], *sa, *ca, *cb, *pa, *pb)
     node.trace = a.trace
     new = node.outputs
@@ -160,7 +160,8 @@ def scan_prune_ys(fgraph, node):
             + inner.outputs[nc + ny:])
     new_op = Scan(InnerGraph(inner.inputs, outs), op.n_seqs, nc, len(used), keep=op.keep,
                   until=op.until, name=op.name, mode=op.mode,
-                  truncate_gradient=op.truncate_gradient)
+                  truncate_gradient=op.truncate_gradient,
+                  rev_ys=tuple(op.rev_ys[k] for k in used))
     new = new_op.make_node(*node.inputs)
     new.trace = node.trace
     result = {o: n for o, n in zip(node.outputs[:nc], new.outputs[:nc])
@@ -186,23 +187,49 @@ def _stacked_dot(X, W):
                      + (W.shape[1],))
 
 
-def _summed_products(S, V):
-    """``sum_t dot(s_t, v_t)`` over the first ``len(V)`` slices of S: one product. When
-    ``s_t = y_t.T`` (a hoisted transpose of a sequence slice) it is ``rows(Y).T @ rows(V)``,
-    a 2-d GEMM reading both stacks as they are (a copy of Y only when Y's rows are not one
-    block, e.g. reversed); otherwise numpy's tensordot."""
+def _summed_products(S, V, v_rev=False):
+    """``sum_t dot(s_t, v_t)`` over the first ``len(V)`` slices of S: one product (V holds
+    v_t at row ``len(V) - 1 - t`` when `v_rev`). When ``s_t = y_t.T`` (a hoisted transpose
+    of a sequence slice) it is ``rows(Y).T @ rows(V)``, a 2-d GEMM reading both stacks as
+    they are (a copy of Y only when Y's rows are not one block, e.g. reversed while V is
+    not); otherwise numpy's tensordot."""
     from .. import tensor as T
-    from ..ops.elemwise import DimShuffle
     m = V.shape[0]
+    Y = _transposed_rows(S)
+    if Y is not None and V.ndim == 3:
+        joined = _reversed_join(Y)
+        if joined is not None:
+            return _summed_over_join(*joined, V, v_rev)
+        if v_rev:   # Y = Z[::-1]: step t reads Z[L-1-t], stored at V[m-1-t]
+            Z = Y.owner.inputs[0]
+            Y, V = Z[Z.shape[0] - m:], V
+        else:
+            Y = Y[:m]
+        return T.dot(T.reshape(Y, (-1, Y.shape[2])).T, T.reshape(V, (-1, V.shape[2])))
+    return T.tensordot(S[:m], V[::-1] if v_rev else V, axes=[[0, 2], [0, 1]])
+
+
+def _transposed_rows(S):
+    """Y when ``S = Y.dimshuffle(0, 2, 1)`` (a hoisted transpose of each slice), else None."""
+    from ..ops.elemwise import DimShuffle
     own = S.owner
     if own is not None and isinstance(own.op, DimShuffle) and \
-            tuple(own.op.new_order) == (0, 2, 1) and V.ndim == 3:
-        joined = _reversed_join(own.inputs[0])
-        if joined is not None:
-            return _summed_over_join(*joined, V)
-        Y = own.inputs[0][:m]
-        return T.dot(T.reshape(Y, (-1, Y.shape[2])).T, T.reshape(V, (-1, V.shape[2])))
-    return T.tensordot(S[:m], V, axes=[[0, 2], [0, 1]])
+            tuple(own.op.new_order) == (0, 2, 1):
+        return own.inputs[0]
+    return None
+
+
+def _is_reversed(Y):
+    own = Y.owner
+    return own is not None and type(own.op) is Subtensor and \
+        own.op.idx_list == (Slice(None, None, -1),)
+
+
+def _reads_reversed(S):
+    """Whether `_summed_products` reads S's slices in place when V is stored reversed:
+    S is a transposed reversed sequence (a gradient loop's sequence)."""
+    Y = _transposed_rows(S)
+    return Y is not None and _is_reversed(Y)
 
 
 def _stand_in(S):
@@ -242,26 +269,28 @@ def _reversed_join(Y):
     return join.inputs[0], join.inputs[1], cut.inputs[1]
 
 
-def _summed_over_join(A, B, L, V):
+def _summed_over_join(A, B, L, V, v_rev=False):
     """``sum_t dot(y_t.T, v_t)`` for ``Y = concatenate([A, B])[:L][::-1]`` without
-    concatenating: ``Z = concatenate([A, B])`` rows ``L-m .. L-1`` meet V reversed; the
-    first k of them come from A, the rest from B (read in place)."""
+    concatenating: ``Z = concatenate([A, B])`` rows ``L-m .. L-1`` meet V reversed (V as
+    it is when stored reversed, `v_rev`); the first k of them come from A, the rest from B
+    (read in place)."""
     from .. import tensor as T
     m, a = V.shape[0], A.shape[0]
     I, J = A.shape[2], V.shape[2]
     k = T.clip(a - (L - m), 0, m)
-    Vr = V[::-1]
+    Vr = V if v_rev else V[::-1]
     from_a = T.dot(T.reshape(A[L - m:L - m + k], (-1, I)).T, T.reshape(Vr[:k], (-1, J)))
     from_b = T.dot(T.reshape(B[L - m + k - a:L - a], (-1, I)).T, T.reshape(Vr[k:], (-1, J)))
     return from_a + from_b
 
 
 def scan_hoist_seq_dot(fgraph, node):
-    """Work that reads only sequence slices and parameters is done for every step at once
-    before the loop and read as a sequence: ``dot(x_t, W)`` becomes one ``dot(X, W)`` (one
-    large GEMM instead of a small one per step), transposes of slices become one strided
-    view, elementwise ops of slices and parameters one elementwise op. Only for loops
-    running over the whole sequences (no ``n_steps``, no ``until``)."""
+    """Products that read only sequence slices and parameters are done for every step at
+    once before the loop and read as a sequence: ``dot(x_t, W)`` becomes one ``dot(X, W)``
+    (one large GEMM instead of a small one per step; elementwise ops of slices and
+    parameters it reads become one elementwise op), transposes of slices become one
+    strided view. Only for loops running over the whole sequences (no ``n_steps``, no
+    ``until``)."""
     from ..graph import Constant, io_toposort
     from ..ops.blas import Dot
     from ..ops.elemwise import DimShuffle, Elemwise, dimshuffle
@@ -302,12 +331,25 @@ def scan_hoist_seq_dot(fgraph, node):
             made.append(o)
     if not made:
         return None
+    # hoisted: the products (one large GEMM instead of one a step), what they read, and
+    # views of those or of the sequences (free). An elementwise op alone stays: outside it
+    # would be one more pass writing a whole stack that the step then reads back, where
+    # the step does it on its slice in cache
+    hoisted = set()
+    for o in reversed(made):
+        if isinstance(o.owner.op, Dot) or o in hoisted:
+            hoisted.add(o)
+            hoisted.update(i for i in o.owner.inputs if i in big and i not in x_h)
+    for o in made:
+        if isinstance(o.owner.op, DimShuffle) and \
+                (o.owner.inputs[0] in x_h or o.owner.inputs[0] in hoisted):
+            hoisted.add(o)
     # the hoisted values the step still reads
     reads = set(inner.outputs)
     for n in io_toposort(inner.inputs, inner.outputs):
-        if n.outputs[0] not in big:
+        if n.outputs[0] not in hoisted:
             reads.update(n.inputs)
-    front = [v for v in made if v in reads]
+    front = [v for v in made if v in hoisted and v in reads]
     if not front:
         return None
     holders = [placeholder(v) for v in front]
@@ -319,7 +361,7 @@ def scan_hoist_seq_dot(fgraph, node):
               + [p_h[i] for i in keep_p])
     new_op = Scan(InnerGraph(new_in, outs), len(keep_x) + len(holders), nc, op.n_ys,
                   keep=op.keep, name=op.name, mode=op.mode,
-                  truncate_gradient=op.truncate_gradient)
+                  truncate_gradient=op.truncate_gradient, rev_ys=op.rev_ys)
     new = new_op.make_node(n_steps, *[seqs[i] for i in keep_x], *[big[v] for v in front],
                            *inits, *[params[i] for i in keep_p])
     new.trace = node.trace
@@ -374,11 +416,14 @@ def scan_hoist_accumulator(fgraph, node):
     for j in plans:
         if plans[j][1] not in vs:
             vs.append(plans[j][1])
+    # a stacked v whose every product reads a reversed sequence is stored reversed, so
+    # that both stacks meet in the same row order without a reversed copy of either
+    v_rev = [all(_reads_reversed(seqs[i]) for i, w in plans.values() if w is v) for v in vs]
     new_in = list(x_h) + [c_h[j] for j in keep_c] + inner.inputs[ns + nc:]
     outs = ([inner.outputs[j] for j in keep_c] + inner.outputs[nc:nc + ny] + vs)
     new_op = Scan(InnerGraph(new_in, outs), ns, len(keep_c), ny + len(vs),
                   keep=tuple(op.keep[j] for j in keep_c), name=op.name, mode=op.mode,
-                  truncate_gradient=op.truncate_gradient)
+                  truncate_gradient=op.truncate_gradient, rev_ys=op.rev_ys + tuple(v_rev))
     # a sequence the step no longer reads still sets the number of steps: a stand-in of
     # its length, so that nothing computes it (the gradient's concatenated carries)
     read = set(ancestors(outs))
@@ -392,8 +437,9 @@ def scan_hoist_accumulator(fgraph, node):
     for k in range(ny):
         result[node.outputs[nc + k]] = res[len(keep_c) + k]
     for j, (i, v) in plans.items():
-        stacked = res[len(keep_c) + ny + vs.index(v)]
-        total = inits[j] + _summed_products(seqs[i], stacked)
+        a = vs.index(v)
+        stacked = res[len(keep_c) + ny + a]
+        total = inits[j] + _summed_products(seqs[i], stacked, v_rev[a])
         if total.dtype != node.outputs[j].dtype or total.ndim != node.outputs[j].ndim:
             return None
         result[node.outputs[j]] = total

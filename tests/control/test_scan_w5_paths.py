@@ -1,0 +1,202 @@
+"""The rewrites that keep a scan gradient's stacks few and in forward time order, checked
+against numpy's BPTT and finite differences: per-step outputs of the backward loop stored
+reversed (``Scan.rev_ys``) and read without reversed copies, elementwise ops left in the
+step, in the C loop and the Python loop, for T = 0, 1 and more, reversed scans
+(``go_backwards``), several outputs, and gradients of gradients through such a loop."""
+import sys
+
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.gradient import grad
+from symgraph.scan.op import Scan
+
+scan_op = sys.modules["symgraph.scan.op"]
+
+
+def _both_loops(f, args):
+    """f(*args) by the C loop and by the Python loop (must be equal)."""
+    got = f(*args)
+    scan_op.NATIVE = False
+    try:
+        loop = f(*args)
+    finally:
+        scan_op.NATIVE = True
+    for g, lo in zip(got, loop):
+        np.testing.assert_array_equal(g, lo)
+    return got
+
+
+def _rnn(go_backwards=False):
+    X = T.dtensor3("X")
+    W, U, b, h0 = T.dmatrix("W"), T.dmatrix("U"), T.dvector("b"), T.dmatrix("h0")
+    hs, _ = symgraph.scan(lambda x, h, W, U, b: T.tanh(T.dot(x, W) + T.dot(h, U) + b),
+                          sequences=X, outputs_info=h0, non_sequences=[W, U, b],
+                          go_backwards=go_backwards)
+    return [X, W, U, b, h0], hs
+
+
+def _numpy_bptt(X, W, U, b, h0):
+    """cost = sum(h_t^2)/2 and its gradients w.r.t. X, W, U, b, h0 (W5's numpy loop)."""
+    hs, h = [], h0
+    for t in range(len(X)):
+        h = np.tanh(X[t] @ W + h @ U + b)
+        hs.append(h)
+    cost = 0.5 * sum((v * v).sum() for v in hs)
+    gX, gW, gU, gb = np.zeros_like(X), np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
+    dh = np.zeros_like(h0)
+    for t in range(len(X) - 1, -1, -1):
+        da = (dh + hs[t]) * (1 - hs[t] * hs[t])
+        hprev = hs[t - 1] if t else h0
+        gX[t] = da @ W.T
+        gW += X[t].T @ da
+        gU += hprev.T @ da
+        gb += da.sum(0)
+        dh = da @ U.T
+    return [cost, gX, gW, gU, gb, dh]
+
+
+def _args(rng, steps):
+    return [rng.standard_normal((steps, 3, 4)), rng.standard_normal((4, 5)),
+            rng.standard_normal((5, 5)) * 0.5, rng.standard_normal(5),
+            rng.standard_normal((3, 5))]
+
+
+def _scans(f):
+    return [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Scan)]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 7])
+def test_rnn_gradients_against_numpy_bptt(steps):
+    ins, hs = _rnn()
+    cost = 0.5 * (hs * hs).sum()
+    f = symgraph.function(ins, [cost] + grad(cost, ins))
+    args = _args(np.random.default_rng(steps), steps)
+    got = _both_loops(f, args)
+    for g, want in zip(got, _numpy_bptt(*args)):
+        np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12)
+
+
+def test_backward_loop_stores_its_rows_in_forward_order():
+    # no reversed view of a stack is copied: the products read the stacks in place
+    ins, hs = _rnn()
+    cost = 0.5 * (hs * hs).sum()
+    f = symgraph.function(ins, [cost] + grad(cost, ins))
+    (back,) = [n for n in _scans(f) if "grad_of" in str(n.op)]
+    assert all(back.op.rev_ys)
+    from symgraph.ops.shape import Reshape
+    from symgraph.ops.subtensor import Subtensor
+
+    def reversed_view(v):
+        return v.owner is not None and type(v.owner.op) is Subtensor and \
+            any(getattr(i, "step", None) == -1 for i in v.owner.op.idx_list)
+    assert not any(isinstance(n.op, Reshape) and reversed_view(n.inputs[0])
+                   for n in f.maker.fgraph.toposort())
+
+
+@pytest.mark.parametrize("steps", [0, 1, 5])
+def test_go_backwards_gradients_against_finite_differences(steps):
+    ins, hs = _rnn(go_backwards=True)
+    cost = (hs[::2] ** 2).sum() + hs.sum() * 0.25
+    f = symgraph.function(ins, [cost] + grad(cost, ins))
+    cost_f = symgraph.function(ins, cost, mode="py")
+    args = _args(np.random.default_rng(10 + steps), steps)
+    got = _both_loops(f, args)
+    for k, a in enumerate(args):
+        num = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            up = [v.copy() for v in args]
+            dn = [v.copy() for v in args]
+            up[k][i] += 1e-6
+            dn[k][i] -= 1e-6
+            num[i] = (cost_f(*up) - cost_f(*dn)) / 2e-6
+        np.testing.assert_allclose(got[1 + k], num, rtol=1e-5, atol=1e-7)
+
+
+def test_several_outputs_and_sequence_gradients():
+    # two per-step outputs besides the state, two sequences: the backward loop has two
+    # reversed rows per step (the sequences' gradients)
+    X, Y = T.dtensor3("X"), T.dtensor3("Y")
+    W, h0 = T.dmatrix("W"), T.dmatrix("h0")
+
+    def step(x, y, h, W):
+        a = T.tanh(T.dot(x, W) + h * y)
+        return a, a * 2.0 + y, T.exp(-a * a)
+    (hs, o1, o2), _ = symgraph.scan(step, sequences=[X, Y], outputs_info=[h0, None, None],
+                                    non_sequences=W)
+    cost = (hs ** 2).sum() + (o1 * 0.5).sum() + o2[1:].sum()
+    ins = [X, Y, W, h0]
+    f = symgraph.function(ins, [cost] + grad(cost, ins))
+    ref = symgraph.function(ins, [cost] + grad(cost, ins), mode="py")
+    rng = np.random.default_rng(3)
+    for steps in (1, 2, 6):
+        args = [rng.standard_normal((steps, 3, 4)), rng.standard_normal((steps, 3, 5)),
+                rng.standard_normal((4, 5)), rng.standard_normal((3, 5))]
+        for g, r in zip(_both_loops(f, args), ref(*args)):
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_of_a_gradient_through_reversed_rows():
+    # d/dW of sum(dcost/dX ** 2): differentiates the backward loop, whose rows are stored
+    # reversed, and compares with finite differences
+    ins, hs = _rnn()
+    X, W = ins[0], ins[1]
+    cost = 0.5 * (hs * hs).sum()
+    gX = grad(cost, X)
+    second = (gX ** 2).sum()
+    f = symgraph.function(ins, [second, grad(second, W)])
+    s_f = symgraph.function(ins, second, mode="py")
+    args = _args(np.random.default_rng(4), 4)
+    val, gW = _both_loops(f, args)
+    num = np.zeros_like(args[1])
+    for i in np.ndindex(num.shape):
+        up = [v.copy() for v in args]
+        dn = [v.copy() for v in args]
+        up[1][i] += 1e-6
+        dn[1][i] -= 1e-6
+        num[i] = (s_f(*up) - s_f(*dn)) / 2e-6
+    np.testing.assert_allclose(val, s_f(*args), rtol=1e-10)
+    np.testing.assert_allclose(gW, num, rtol=1e-5, atol=1e-7)
+
+
+def test_rop_through_reversed_rows():
+    # J v of dcost/dX along W: forward mode through the backward loop
+    from symgraph.gradient import Rop
+    ins, hs = _rnn()
+    X, W = ins[0], ins[1]
+    cost = 0.5 * (hs * hs).sum()
+    gX = grad(cost, X)
+    V = T.dmatrix("V")
+    f = symgraph.function(ins + [V], [Rop(gX, W, V)])
+    g_f = symgraph.function(ins, gX, mode="py")
+    rng = np.random.default_rng(5)
+    args = _args(rng, 3)
+    v = rng.standard_normal(args[1].shape)
+    up = [a.copy() for a in args]
+    dn = [a.copy() for a in args]
+    up[1] += 1e-6 * v
+    dn[1] -= 1e-6 * v
+    num = (g_f(*up) - g_f(*dn)) / 2e-6
+    np.testing.assert_allclose(_both_loops(f, args + [v])[0], num, rtol=1e-5, atol=1e-7)
+
+
+def test_rev_ys_in_the_python_and_the_c_loop():
+    # a Scan storing its ys reversed, made directly: row n-1-t holds step t's y
+    from symgraph.scan.inner import InnerGraph
+    x, c = T.dvector("x_t"), T.dvector("c")
+    new_c = c + x
+    inner = InnerGraph([x, c], [new_c, new_c * 2.0, x - c])
+    op = Scan(inner, 1, 1, 2, keep=("all",), rev_ys=(True, False))
+    X, c0 = T.dmatrix("X"), T.dvector("c0")
+    hist, y_rev, y_fwd = op(T.constant(-1, dtype="int64"), X, c0)
+    f = symgraph.function([X, c0], [hist, y_rev, y_fwd])
+    xv, cv = np.arange(12.0).reshape(4, 3), np.ones(3)
+    h, yr, yf = _both_loops(f, [xv, cv])
+    want = cv + np.cumsum(xv, axis=0)
+    np.testing.assert_array_equal(h, want)
+    np.testing.assert_array_equal(yr, (want * 2.0)[::-1])
+    np.testing.assert_array_equal(yf, xv - np.vstack([cv, want[:-1]]))
+    with pytest.raises(ValueError):
+        Scan(inner, 1, 1, 2, rev_ys=(True,))
