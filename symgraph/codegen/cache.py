@@ -12,7 +12,9 @@ sha256). Entries are immutable once published:
 - readers take no lock; an entry whose binary does not match its ``meta.json`` (truncated,
   corrupted) or does not load is moved aside and rebuilt under the lock;
 - a build runs the compiler directly (no setuptools). Each build appends a line to the file
-  named by ``SYMGRAPH_BUILD_LOG`` when that variable is set (tests count builds with it).
+  named by ``SYMGRAPH_BUILD_LOG`` when that variable is set (tests count builds with it):
+  ``key pid label``, the label "kernels" for a function's module and "runtime" for the
+  native entry's runner (`native_entry`), built once per compiledir.
 
 ``explain(fn)`` says which key a compiled function uses and, on a miss, which parts differ
 from the closest entry on disk. ``python -m symgraph.cache {list,clear,info}`` manages it.
@@ -168,9 +170,11 @@ def _read_meta(entry):
         return None
 
 
-def get_module(source, cdef, flags, link_flags=()):
+def get_module(source, cdef, flags, link_flags=(), label="kernels"):
     """The loaded cffi module for `source` (C with the functions that `cdef` declares):
-    from memory, from disk, or built now. Returns (module, key)."""
+    from memory, from disk, or built now. Returns (module, key). `label` says what the
+    module holds in meta.json and the build log: "kernels" (a function's) or "runtime"
+    (native_entry's runner, one for all functions)."""
     cc = compiler()
     parts = key_parts(source + "\n/* cdef */\n" + cdef, list(flags) + list(link_flags), cc)
     key = make_key(parts)
@@ -194,7 +198,7 @@ def get_module(source, cdef, flags, link_flags=()):
             _writable_dir(shard)
             try:
                 mod = _locked_build(shard, entry, key, parts, source, cdef, flags,
-                                    link_flags, cc)
+                                    link_flags, cc, label)
             except OSError as e:
                 if isinstance(e, SymgraphError):
                     raise
@@ -246,14 +250,14 @@ def source_of(key):
         return None
 
 
-def _locked_build(shard, entry, key, parts, source, cdef, flags, link_flags, cc):
+def _locked_build(shard, entry, key, parts, source, cdef, flags, link_flags, cc, label):
     with open(os.path.join(shard, key + ".lock"), "a") as lockfile:
         fcntl.flock(lockfile, fcntl.LOCK_EX)
         meta = _read_meta(entry)       # another process may have built it
         mod = _load(entry, key, meta) if meta else None
         if mod is None:
             _discard(entry)
-            _build(entry, key, parts, source, cdef, flags, link_flags, cc)
+            _build(entry, key, parts, source, cdef, flags, link_flags, cc, label)
             mod = _load(entry, key, _read_meta(entry))
             if mod is None:
                 raise CompileError(f"the module built in {entry} does not load")
@@ -269,7 +273,7 @@ def _discard(entry):
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def _build(entry, key, parts, source, cdef, flags, link_flags, cc):
+def _build(entry, key, parts, source, cdef, flags, link_flags, cc, label):
     import cffi
     name = _module_name(key)
     tmp = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=os.path.dirname(entry))
@@ -295,8 +299,8 @@ def _build(entry, key, parts, source, cdef, flags, link_flags, cc):
                                f"{proc.stderr[-4000:]}\n  source kept in {tmp}")
         with open(os.path.join(tmp, binary), "rb") as f:
             data = f.read()
-        meta = {"key": key, "module": name, "binary": binary, "binary_size": len(data),
-                "binary_sha256": hashlib.sha256(data).hexdigest(), "parts": parts,
+        meta = {"key": key, "module": name, "label": label, "binary": binary,
+                "binary_size": len(data), "binary_sha256": hashlib.sha256(data).hexdigest(), "parts": parts,
                 "command": cmd, "build_seconds": round(time.perf_counter() - t0, 4),
                 "created": time.time()}
         with open(os.path.join(tmp, _META), "w") as f:
@@ -310,7 +314,7 @@ def _build(entry, key, parts, source, cdef, flags, link_flags, cc):
     log = os.environ.get("SYMGRAPH_BUILD_LOG")
     if log:
         with open(log, "a") as f:
-            f.write(f"{key} {os.getpid()}\n")
+            f.write(f"{key} {os.getpid()} {label}\n")
 
 
 # -- inspection ----------------------------------------------------------------------------

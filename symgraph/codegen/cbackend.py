@@ -41,8 +41,9 @@ Choices (measured on the 2-core AVX2 build machine, see ../shared/MEASUREMENTS.m
 - A call runs straight-line Python generated for the schedule (`CProgram`): values in
   locals, Elemwise kernels called inline (``ffi.from_buffer`` per array, ~0.35 us;
   constants' pointers taken once). Measured numbers: ``benchmarks/NOTES-cbackend.md``.
-  One C call per C node: a single entry point running the whole schedule in C is the next
-  step (issue 10).
+  Where the schedule is all Elemwise kernels, Function calls `native_entry` instead: the
+  checks, shapes, allocations and kernels of the whole call in one C call, this Python its
+  fallback. Other schedules make one C call per C node.
 
 ``fn.maker.fgraph.placement`` maps every node to ``'c'`` or ``'py'``; the program's
 ``source`` is the generated C and ``cache_info`` its cache key and parts
@@ -460,7 +461,9 @@ def _elemwise_thunk(lib, ffi, k, node):
     def perform(node, args, storage):
         storage[0][0] = compute(args)
     perform.compute = compute
+    # lib, ffi: native_entry.py takes sg_run's address from them (a C caller, no cffi call)
     perform.inline = dict(k=k, run=run, from_buffer=from_buffer, NULL=NULL, empty=empty,
+                          lib=lib, ffi=ffi,
                           const_ptrs=const_ptrs, full=full, ndim=ndim, dtype=dtype,
                           inplace=inplace, scalar_shape=scalar_shape, general=general)
     return perform

@@ -163,7 +163,7 @@ def _launch(tmp_path, n, args, timeout=60):
                if (out / f"rank{r}.json").exists()]
     log = tmp_path / "builds.log"
     builds = log.read_text().split("\n") if log.exists() else []
-    return proc, results, [b.split() for b in builds if b]
+    return proc, results, [b.split()[:2] for b in builds if b]
 
 
 @needs_mpi

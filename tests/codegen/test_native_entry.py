@@ -1,0 +1,147 @@
+"""The native entry point (symgraph/codegen/native_entry.py, kernels/c/entry.c): functions
+whose schedule is all Elemwise kernels are called through one C call that agrees with the
+numpy reference, and every call it does not take goes to the Python path unchanged."""
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.codegen import cache
+
+pytestmark = pytest.mark.skipif(cache.compiler() is None, reason="needs a C compiler")
+
+
+def _native(f):
+    return type(f._call).__name__ == "NativeEntry"
+
+
+def _both(inputs, outputs):
+    return (symgraph.function(inputs, outputs, mode="FAST_RUN"),
+            symgraph.function(inputs, outputs, mode="py"))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int32"])
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2, 3, 4)])
+def test_fused_elementwise_agrees_with_py(dtype, shape):
+    rng = np.random.default_rng(len(shape))
+    x = T.tensor(dtype, shape=(None,) * len(shape), name="x")
+    y = T.tensor(dtype, shape=(None,) * len(shape), name="y")
+    f, ref = _both([x, y], (x * 2 + y) * (x - y) + 3)
+    assert _native(f)
+    a = (rng.standard_normal(shape) * 10).astype(dtype)
+    b = (rng.standard_normal(shape) * 10).astype(dtype)
+    got = f(a, b)
+    assert type(got) is np.ndarray and got.dtype == ref(a, b).dtype and got.shape == shape
+    np.testing.assert_allclose(got, ref(a, b), rtol=1e-6 if dtype == "float32" else 1e-14)
+
+
+def test_static_broadcasting_and_constants():
+    x, row = T.dmatrix("x"), T.row("r", dtype="float64")
+    f, ref = _both([x, row], T.exp(-x * x) * row + np.float64(0.5))
+    assert _native(f)
+    a, r = np.random.default_rng(1).standard_normal((4, 6)), np.arange(6.0)[None]
+    np.testing.assert_allclose(f(a, r), ref(a, r), rtol=1e-14)
+    np.testing.assert_allclose(f(a, r), np.exp(-a * a) * r + 0.5, rtol=1e-14)
+
+
+def test_several_outputs_and_in_place_steps():
+    x, y = T.dvector("x"), T.dvector("y")
+    s = T.sin(x) + y
+    outs = [s * 2, T.exp(s) - x, s]
+    f, ref = _both([x, y], outs)
+    assert _native(f)
+    a, b = np.linspace(-1, 1, 9), np.linspace(2, 3, 9)
+    got, want = f(a, b), ref(a, b)
+    assert isinstance(got, list) and len(got) == 3
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-14)
+    assert len({id(g) for g in got}) == 3 and not any(np.shares_memory(g, a) for g in got)
+    # the inputs are left as they were
+    np.testing.assert_array_equal(a, np.linspace(-1, 1, 9))
+
+
+def test_single_output_in_a_list():
+    x = T.dvector("x")
+    f = symgraph.function([x], [x + 1])
+    assert _native(f)
+    (out,) = f(np.zeros(3))
+    np.testing.assert_array_equal(out, np.ones(3))
+
+
+@pytest.mark.parametrize("call", ["keywords", "list", "python_scalar", "strided", "fortran"])
+def test_calls_it_does_not_take_go_to_the_python_path(call):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = symgraph.function([x, y], x * 3 - y)
+    assert _native(f)
+    a = np.arange(12.0).reshape(3, 4)
+    b = np.ones((3, 4))
+    args, kwargs = {
+        "keywords": ((), {"x": a, "y": b}),
+        "list": ((a.tolist(), b), {}),
+        "python_scalar": ((a, [[1.0] * 4] * 3), {}),
+        "strided": ((np.arange(24.0).reshape(3, 8)[:, ::2], b), {}),
+        "fortran": ((np.asfortranarray(a), b), {}),
+    }[call]
+    want = np.asarray(kwargs.get("x", args[0] if args else None), dtype=float) * 3 - \
+        np.asarray(kwargs.get("y", args[1] if args else None), dtype=float)
+    np.testing.assert_array_equal(f(*args, **kwargs), want)
+
+
+def test_errors_are_the_python_paths():
+    x, y = T.fvector("x"), T.fvector("y")
+    f = symgraph.function([x, y], x + y)
+    assert _native(f)
+    with pytest.raises(TypeError, match="input 0 \\(x\\)"):
+        f(np.zeros(3) + 0.5, np.zeros(3, np.float32))         # a downcast refused
+    with pytest.raises(TypeError, match="takes 2 inputs"):
+        f(*[np.zeros(3, np.float32)] * 3)
+    with pytest.raises(ValueError, match="Elemwise|shape|broadcast"):
+        f(np.zeros(3, np.float32), np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match="missing"):
+        f(np.zeros(3, np.float32))
+
+
+def test_no_reference_leaks():
+    x = T.dvector("x")
+    f = symgraph.function([x], T.exp(x) * 2 + x)
+    a = np.ones(5)
+    before = sys.getrefcount(a)
+    for _ in range(1000):
+        f(a)
+    assert sys.getrefcount(a) == before
+    out = weakref.ref(f(a))
+    assert out() is None                        # nothing but the caller held the output
+
+
+def test_threads_calling_one_function_large_arrays():
+    x = T.dvector("x")
+    f = symgraph.function([x], T.tanh(x) * x + 1)
+    assert _native(f)
+    inputs = [np.linspace(-k, k, 200_000) for k in range(1, 9)]
+    results = [None] * 8
+
+    def work(k):
+        results[k] = [f(inputs[k]) for _ in range(5)]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(8):
+        for r in results[k]:
+            np.testing.assert_allclose(r, np.tanh(inputs[k]) * inputs[k] + 1, rtol=1e-14)
+
+
+def test_not_taken_with_shared_updates_profile_or_non_elemwise():
+    x = T.dvector("x")
+    w = symgraph.shared(np.ones(3), name="w")
+    assert not _native(symgraph.function([x], x * w))                 # a shared input
+    assert not _native(symgraph.function([x], x.sum()))               # a reduction
+    assert not _native(symgraph.function([x], x + 1, mode="py"))
+    prof = symgraph.function([x], x + 1, profile=True)
+    assert not _native(prof)
+    np.testing.assert_array_equal(prof(np.zeros(2)), np.ones(2))
