@@ -4,11 +4,13 @@
 - ``op``: the ``Scan`` op, one uniform step over carries, sequences and parameters;
 - ``grad``: its L_op (a reverse Scan over the stored carries) and R_op (a forward Scan
   carrying tangents);
-- ``rewrites``: keep only the last carry when nothing reads the history;
+- ``rewrites``: keep only the last carry when nothing reads the history, merge loops,
+  hoist products out of the step;
+- ``sink``: compute an elementwise sequence in the step from the stacks it reads;
 - ``inner``: inner graphs compiled in the outer function's mode (shared with ifelse).
 """
 from .builder import foldl, foldr, map, reduce, scan, until  # noqa: F401
 from .op import Scan  # noqa: F401
-from . import rewrites  # noqa: F401  (registers the scan rewrites)
+from . import rewrites, sink  # noqa: F401  (register the scan rewrites)
 
 __all__ = ["scan", "until", "map", "reduce", "foldl", "foldr", "Scan"]

@@ -200,3 +200,62 @@ def test_rev_ys_in_the_python_and_the_c_loop():
     np.testing.assert_array_equal(yf, xv - np.vstack([cv, want[:-1]]))
     with pytest.raises(ValueError):
         Scan(inner, 1, 1, 2, rev_ys=(True,))
+
+
+def _seq_nodes(f):
+    (node,) = _scans(f)
+    return node.op.split(node.inputs)[1]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 6])
+def test_elementwise_sequence_is_computed_in_the_step(steps):
+    # (A * B + c)[::-1] and sqr(A) read by the step: A and B (reversed) become the
+    # sequences, c a parameter; no stack of the elementwise result is made
+    A, B, c, s0 = T.dmatrix("A"), T.dmatrix("B"), T.dvector("c"), T.dvector("s0")
+    seq = (A * B + c.dimshuffle("x", 0))[::-1]
+    ss, _ = symgraph.scan(lambda x, q, s: s * 0.5 + x * q, sequences=[seq, T.sqr(A)],
+                          outputs_info=s0)
+    f = symgraph.function([A, B, c, s0], [ss])
+    from symgraph.ops.elemwise import Elemwise
+    assert not any(isinstance(n.op, Elemwise) and n.outputs[0].ndim == 2
+                   for n in f.maker.fgraph.toposort())
+    rng = np.random.default_rng(steps)
+    a, b = rng.standard_normal((steps, 3)), rng.standard_normal((steps, 3))
+    cv, sv = rng.standard_normal(3), rng.standard_normal(3)
+    want, s = [], sv
+    for t in range(steps):
+        s = s * 0.5 + (a * b + cv)[::-1][t] * a[t] ** 2
+        want.append(s)
+    (got,) = _both_loops(f, [a, b, cv, sv])
+    np.testing.assert_allclose(got, np.array(want).reshape(steps, 3), rtol=1e-12, atol=1e-14)
+
+
+def test_elementwise_sequence_read_elsewhere_stays_a_stack():
+    A, s0 = T.dmatrix("A"), T.dvector("s0")
+    e = T.exp(A)
+    ss, _ = symgraph.scan(lambda x, s: s + x, sequences=e, outputs_info=s0)
+    f = symgraph.function([A, s0], [ss, e.sum()])
+    seqs = _seq_nodes(f)
+    assert len(seqs) == 1 and "exp" in str(seqs[0].owner.inputs[0].owner.op)
+    a, sv = np.random.default_rng(1).standard_normal((4, 3)), np.ones(3)
+    got, tot = _both_loops(f, [a, sv])
+    np.testing.assert_allclose(got, sv + np.cumsum(np.exp(a), axis=0), rtol=1e-12)
+    np.testing.assert_allclose(tot, np.exp(a).sum(), rtol=1e-12)
+
+
+def test_elementwise_sequence_of_a_hoisted_product_stays_outside():
+    # x_t read only by dot(x_t, W): the product leaves the loop with its elementwise input,
+    # which must not be sunk back (the two rewrites would undo each other)
+    A, B, W, s0 = T.dtensor3("A"), T.dtensor3("B"), T.dmatrix("W"), T.dmatrix("s0")
+    ss, _ = symgraph.scan(lambda x, s, W: T.tanh(s + T.dot(x, W)), sequences=A * B + 1.0,
+                          outputs_info=s0, non_sequences=W)
+    f = symgraph.function([A, B, W, s0], [ss])
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 2, 3))
+    w, sv = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    want, s = [], sv
+    for t in range(5):
+        s = np.tanh(s + (a[t] * b[t] + 1.0) @ w)
+        want.append(s)
+    (got,) = _both_loops(f, [a, b, w, sv])
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-12)
