@@ -211,26 +211,37 @@ def plan_for(prog, samples):
 
 def loop(plan, T, patches, copies, stop=None):
     """Run `plan` for T steps. `patches`: (input slot, d) per input, `copies`: (output,
-    d) per step output to store, d a pointer rule (mode, a, b, c) as the runner's
-    ``sg_at``; `stop`: the output index of a bool stop flag, or None.
+    d) per step output to store (a copy, or the output's own buffer pointed at its row),
+    d a pointer rule (mode, a, b, c) as the runner's ``sg_at``; `stop`: the output index of
+    a bool stop flag, or None.
     Returns (steps done, failed): failed is True when a kernel returned an error."""
     mod = _runner_module()
     ffi, lib = mod.ffi, mod.lib
     slots, bufs = plan.slot_values()
-    patch = np.array([[s, *d] for s, d in patches], np.int64).reshape(-1)
+    rows = [[s, *d] for s, d in patches]
+    shared = {}
+    for slot, _, _ in plan.outputs:
+        shared[slot] = shared.get(slot, 0) + 1
     cp = []
     for o, d in copies:
         slot, off, nbytes = plan.outputs[o]
-        cp.append([slot, off, nbytes, *d])
+        if off == 0 and shared[slot] == 1 and slot >= plan.n_inputs and \
+                plan.slots[slot - plan.n_inputs] == ("buf", nbytes):
+            # the output fills a buffer of its own: the step writes it straight into its
+            # row (the buffer's slot pointed there before each step), no copy after it
+            rows.append([slot, *d])
+        else:
+            cp.append([slot, off, nbytes, *d])
+    patch = np.array(rows, np.int64).reshape(-1)
     cp = np.array(cp, np.int64).reshape(-1)
     stop_slot, stop_off = (plan.outputs[stop][:2] if stop is not None else (-1, 0))
     info = np.zeros(3, np.int64)
     fb = ffi.from_buffer
     empty = np.zeros(1, np.int64)
-    rc = lib.sg_loop(plan.fn_ptr, T, fb("int64_t[]", slots), len(patches),
+    rc = lib.sg_loop(plan.fn_ptr, T, fb("int64_t[]", slots), len(rows),
                      fb("int64_t[]", patch if patch.size else empty), plan.ncalls,
                      fb("int64_t[]", plan.calls), fb("int64_t[]", plan.metapool),
-                     len(copies), fb("int64_t[]", cp if cp.size else empty),
+                     len(cp) // 7, fb("int64_t[]", cp if cp.size else empty),
                      stop_slot, stop_off, fb("int64_t[]", info))
     del bufs                                  # alive until here: the calls wrote into them
     return int(info[0]), rc != 0

@@ -17,8 +17,20 @@ scan_op = sys.modules["symgraph.scan.op"]
 
 
 def _both_loops(f, args):
-    """f(*args) by the C loop and by the Python loop (must be equal)."""
-    got = f(*args)
+    """f(*args) by the C loop and by the Python loop (must be equal); `_both_loops.native`:
+    how many C loops the first call ran."""
+    import symgraph.codegen.plan as plan_mod
+    real, count = plan_mod.loop, [0]
+
+    def counting(*a, **k):
+        count[0] += 1
+        return real(*a, **k)
+    plan_mod.loop = counting
+    try:
+        got = f(*args)
+    finally:
+        plan_mod.loop = real
+    _both_loops.native = count[0]
     scan_op.NATIVE = False
     try:
         loop = f(*args)
@@ -75,6 +87,7 @@ def test_rnn_gradients_against_numpy_bptt(steps):
     f = symgraph.function(ins, [cost] + grad(cost, ins))
     args = _args(np.random.default_rng(steps), steps)
     got = _both_loops(f, args)
+    assert _both_loops.native == (2 if steps else 0)
     for g, want in zip(got, _numpy_bptt(*args)):
         np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12)
 
@@ -259,3 +272,35 @@ def test_elementwise_sequence_of_a_hoisted_product_stays_outside():
         want.append(s)
     (got,) = _both_loops(f, [a, b, w, sv])
     np.testing.assert_allclose(got, np.array(want), rtol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_outputs_written_in_place_of_their_rows(steps):
+    # the step's outputs land in their rows without a copy when each fills a buffer of its
+    # own; one value returned twice, a view of a carry and a carry kept at its end only
+    # keep their copies
+    x, h0, c0 = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("c0")
+
+    def step(x_t, h, c):
+        h2 = T.tanh(x_t + h)
+        c2 = c * 0.5 + h2
+        return [h2, c2, h2, h2[0], c2 * 2.0]
+    (hs, cs, ys, row, dbl), _ = symgraph.scan(step, sequences=x,
+                                             outputs_info=[h0, c0, None, None, None])
+    f = symgraph.function([x, h0, c0], [hs, cs[-1], ys, row, dbl[::-1]])
+    rng = np.random.default_rng(steps)
+    xv, hv, cv = rng.standard_normal((steps, 2, 3)), rng.standard_normal((2, 3)), \
+        rng.standard_normal((2, 3))
+    want_h, want_c, h, c = [], [], hv, cv
+    for t in range(steps):
+        h = np.tanh(xv[t] + h)
+        c = c * 0.5 + h
+        want_h.append(h)
+        want_c.append(c)
+    got = _both_loops(f, [xv, hv, cv])
+    assert _both_loops.native == 1
+    np.testing.assert_allclose(got[0], want_h, rtol=1e-13)
+    np.testing.assert_allclose(got[1], want_c[-1], rtol=1e-13)
+    np.testing.assert_allclose(got[2], want_h, rtol=1e-13)
+    np.testing.assert_allclose(got[3], np.array(want_h)[:, 0], rtol=1e-13)
+    np.testing.assert_allclose(got[4], (np.array(want_c) * 2.0)[::-1], rtol=1e-13)
