@@ -1,10 +1,14 @@
-/* symgraph native entry: checks a call's arguments, computes every step's shape, allocates
- * the outputs and runs the steps' kernels, all in one CPython call (issue 10, W1). A call
- * this code does not take (keywords, other types, dtypes, shapes, layouts) goes to the
- * entry's Python fallback before anything has run, so every error message and conversion
- * stays the Python path's. One module for every function (no per-function code, no
- * template: a warm process loads it without rendering), built once and cached like the
- * kernels; symgraph/codegen/native_entry.py writes each function's plan. */
+/* symgraph native entry: a compiled function's whole call in one CPython call (issue 10,
+ * W1). The inputs are checked as the generated Python call checks them; a call this code
+ * does not take (keywords, other types, dtypes, static sizes) goes to that Python call, the
+ * entry's fallback, before anything has run, so its conversions and messages stay. Each
+ * step then runs from here: an Elemwise kernel called directly, its output allocated here,
+ * when its arguments allow (else the step's `general`, as the Python inline call does),
+ * other steps through their Python compute/perform. One module for every function (no
+ * per-function code, no template: nothing to render), built by setup.py as
+ * symgraph._entry, or else into the compile cache; native_entry.py writes each plan. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 #include <stdint.h>
@@ -15,172 +19,233 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *   header  n_in n_slots n_steps n_out single
  *   input   descr ndim dim... (-1: any size)                                 n_in times
  *   const   slot object                                     n_consts (after its count)
- *   step    fn k n_args out inplace descr ndim nogil n_frees free... then per argument
- *           kind (0 slot, 1 raw pointer) value full                       n_steps times
+ *   step    kind n_args n_outs n_frees free... out... then by kind:
+ *           ELEMWISE fn k inplace descr ndim nogil general n_ins, the n_ins argument
+ *                    slots (general's arguments), then per kernel argument (n_args)
+ *                    kind (0 slot, 1 raw pointer) value full
+ *           COMPUTE  callable, then the argument slots: out = callable([args])
+ *           PERFORM  callable node, then the argument slots: callable(node, [args], cells)
+ *                                                                         n_steps times
  *   output  slot                                                          n_out times
- * "descr" and "object" index the entry's `keep` tuple. */
+ * "descr", "object", "general", "callable" and "node" index the entry's `keep` tuple, whose
+ * item 0 is on_error(step, [args], exception), which raises the error to report. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_LEN };
+enum { ELEMWISE, COMPUTE, PERFORM };
+enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
     PyObject_HEAD
     PyObject *fallback;      /* callable(*args, **kwargs): the Python fast call */
-    PyObject *keep;          /* tuple: dtypes and constants the plan names, the program */
+    PyObject *keep;          /* tuple: on_error, dtypes, constants, callables, the program */
     int64_t *code;
     Py_ssize_t n_code;
-    const int64_t *steps;    /* where the steps start in code */
     const int64_t *outputs;
 } Entry;
 
-static const npy_intp sg_ones[NPY_MAXDIMS] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+#define KEEP(e, i) PyTuple_GET_ITEM((e)->keep, (i))
 
-/* what the check pass knows of a slot before anything runs */
-typedef struct {
-    PyObject *obj;           /* the value: an input's or constant's (borrowed), or computed */
-    const npy_intp *dims;
-    int nd;
-    int contig;
-    int owned;
-} Slot;
-
-static int same_dims(const npy_intp *a, const npy_intp *b, int nd)
-{
-    for (int d = 0; d < nd; ++d)
-        if (a[d] != b[d]) return 0;
-    return 1;
-}
-
-static void release(Slot *slots, int64_t n)
+static void release(PyObject **slots, const char *owned, int64_t n)
 {
     for (int64_t i = 0; i < n; ++i)
-        if (slots[i].owned) {
-            Py_CLEAR(slots[i].obj);
-            slots[i].owned = 0;
-        }
+        if (owned[i]) Py_CLEAR(slots[i]);
 }
 
-/* 1: every step can run here (slots' shapes filled in); 0: the fallback takes the call */
-static int check(const Entry *e, Slot *slots)
+static PyObject *arg_list(PyObject **slots, const int64_t *arg, int64_t n)
 {
-    const int64_t *p = e->steps;
-    for (int64_t s = 0; s < e->code[H_STEPS]; ++s) {
-        int64_t n_args = p[2], out = p[3], inplace = p[4], nd = p[6], n_frees = p[8];
-        const int64_t *arg = p + 9 + n_frees;
-        const npy_intp *dims = NULL;
-        for (int64_t j = 0; j < n_args; ++j, arg += 3) {
-            if (arg[0] != 0) continue;
-            const Slot *v = &slots[arg[1]];
-            if (v->obj == NULL && v->dims == NULL) return 0;    /* not a value: unreachable */
-            if (nd && !v->contig) return 0;
-            if (arg[2]) {
-                if (v->nd != nd) return 0;
-                if (dims == NULL) dims = v->dims;
-                else if (!same_dims(dims, v->dims, (int)nd)) return 0;
-            }
-        }
-        if (inplace >= 0) {
-            const int64_t *a = p + 9 + n_frees + 3 * inplace;
-            const Slot *v = &slots[a[1]];
-            if (v->nd != nd) return 0;
-            dims = v->dims;
-        }
-        slots[out].dims = dims ? dims : sg_ones;
-        slots[out].nd = (int)nd;
-        slots[out].contig = 1;
-        p = arg;
+    PyObject *list = PyList_New(n);
+    if (list == NULL) return NULL;
+    for (int64_t j = 0; j < n; ++j) {
+        PyObject *v = slots[arg[j]];
+        if (v == NULL) v = Py_None;
+        Py_INCREF(v);
+        PyList_SET_ITEM(list, j, v);
     }
-    return 1;
+    return list;
 }
 
+/* the error of step `s`: on_error names the op, the values and the user's line */
+static void step_error(const Entry *e, int64_t s, PyObject *args)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) PyException_SetTraceback(value, tb);
+    if (args != NULL && value != NULL) {
+        PyObject *r = PyObject_CallFunction(KEEP(e, 0), "LOO", (long long)s, args, value);
+        Py_XDECREF(r);           /* on_error raises: r is NULL and its error is set */
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return;
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+/* an Elemwise step through its kernel when the arguments are ndarrays, C-contiguous (or
+ * 0-d) and the full ones of one shape, as the generated Python's inline call; else NULL
+ * with no error set, and the step runs its `general` */
+static PyObject *elemwise(const int64_t *q, const int64_t *arg, int64_t n_args,
+                          PyObject **slots, PyObject *descr, int *rc)
+{
+    int64_t inplace = q[2], nd = q[4], nogil = q[5];
+    const int64_t *ins = q + 8;
+    const npy_intp *dims = NULL;
+    for (int64_t j = 0; j < n_args; ++j) {
+        const int64_t *a = arg + 3 * j;
+        if (a[0]) continue;
+        PyObject *v = slots[a[1]];
+        if (v == NULL || Py_TYPE(v) != &PyArray_Type) return NULL;
+        PyArrayObject *arr = (PyArrayObject *)v;
+        if (nd && !PyArray_IS_C_CONTIGUOUS(arr)) return NULL;
+        if (a[2]) {
+            if (PyArray_NDIM(arr) != nd) return NULL;
+            if (dims == NULL) dims = PyArray_DIMS(arr);
+            else if (memcmp(dims, PyArray_DIMS(arr), sizeof(npy_intp) * (size_t)nd))
+                return NULL;
+        }
+    }
+    PyObject *o;
+    if (inplace >= 0) {
+        o = slots[ins[inplace]];
+        Py_INCREF(o);
+    } else {
+        static const npy_intp ones[NPY_MAXDIMS] = {
+            1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 1, 1};
+        Py_INCREF(descr);                           /* PyArray_NewFromDescr steals it */
+        o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, (int)nd,
+                                 (npy_intp *)(dims ? dims : ones), NULL, NULL, 0, NULL);
+        if (o == NULL) { *rc = -1; return NULL; }
+    }
+    void *ptrs[n_args + 1];
+    for (int64_t j = 0; j < n_args; ++j) {
+        const int64_t *a = arg + 3 * j;
+        ptrs[j] = a[0] ? (void *)(intptr_t)a[1] : PyArray_DATA((PyArrayObject *)slots[a[1]]);
+    }
+    ptrs[n_args] = PyArray_DATA((PyArrayObject *)o);
+    int64_t size = PyArray_SIZE((PyArrayObject *)o);
+    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
+    if (size >= nogil) {
+        Py_BEGIN_ALLOW_THREADS
+        *rc = fn((int)q[1], size, ptrs, NULL);
+        Py_END_ALLOW_THREADS
+    } else {
+        *rc = fn((int)q[1], size, ptrs, NULL);
+    }
+    if (*rc != 0) {
+        Py_DECREF(o);
+        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
+        return NULL;
+    }
+    return o;
+}
+
+/* NotImplemented (not a new reference) when an input is not what the plan was made for */
 static PyObject *run(Entry *e, PyObject *const *args)
 {
     const int64_t *c = e->code;
-    int64_t n_slots = c[H_SLOTS];
-    Slot slots[n_slots > 0 ? n_slots : 1];
-    memset(slots, 0, sizeof(Slot) * (size_t)(n_slots > 0 ? n_slots : 1));
+    int64_t n_slots = c[H_SLOTS] > 0 ? c[H_SLOTS] : 1;
+    PyObject *slots[n_slots];
+    char owned[n_slots];
+    memset(slots, 0, sizeof(PyObject *) * (size_t)n_slots);
+    memset(owned, 0, (size_t)n_slots);
     const int64_t *p = c + H_LEN;
     for (int64_t i = 0; i < c[H_IN]; ++i) {
         PyObject *a = args[i];
         int64_t nd = p[1];
         if (Py_TYPE(a) != &PyArray_Type) return Py_NotImplemented;
         PyArrayObject *arr = (PyArrayObject *)a;
-        if ((PyObject *)PyArray_DESCR(arr) != PyTuple_GET_ITEM(e->keep, p[0]) ||
-                PyArray_NDIM(arr) != nd)
+        if ((PyObject *)PyArray_DESCR(arr) != KEEP(e, p[0]) || PyArray_NDIM(arr) != nd)
             return Py_NotImplemented;
         const npy_intp *dims = PyArray_DIMS(arr);
         for (int64_t d = 0; d < nd; ++d)
             if (p[2 + d] >= 0 && dims[d] != p[2 + d]) return Py_NotImplemented;
-        slots[i] = (Slot){a, dims, (int)nd, PyArray_IS_C_CONTIGUOUS(arr), 0};
+        slots[i] = a;
         p += 2 + nd;
     }
-    for (int64_t n_consts = *p++; n_consts > 0; --n_consts, p += 2) {
-        PyArrayObject *arr = (PyArrayObject *)PyTuple_GET_ITEM(e->keep, p[1]);
-        slots[p[0]] = (Slot){(PyObject *)arr, PyArray_DIMS(arr), PyArray_NDIM(arr),
-                             PyArray_IS_C_CONTIGUOUS(arr), 0};
-    }
-    if (!check(e, slots)) return Py_NotImplemented;
+    for (int64_t n_consts = *p++; n_consts > 0; --n_consts, p += 2)
+        slots[p[0]] = KEEP(e, p[1]);
 
-    p = e->steps;
     for (int64_t s = 0; s < c[H_STEPS]; ++s) {
-        int64_t n_args = p[2], out = p[3], inplace = p[4], nogil = p[7], n_frees = p[8];
-        const int64_t *frees = p + 9, *arg = p + 9 + n_frees;
-        void *ptrs[n_args + 1];
-        PyObject *o;
-        if (inplace >= 0) {
-            o = slots[arg[3 * inplace + 1]].obj;
-            Py_INCREF(o);
+        int64_t kind = p[S_KIND], n_args = p[S_NARGS], n_outs = p[S_NOUTS];
+        int64_t n_frees = p[S_NFREES];
+        const int64_t *frees = p + S_LEN, *outs = frees + n_frees, *q = outs + n_outs;
+        PyObject *o = NULL;
+        if (kind == ELEMWISE) {
+            const int64_t *arg = q + 8 + q[7];
+            int rc = 0;
+            o = elemwise(q, arg, n_args, slots, KEEP(e, q[3]), &rc);
+            if (o == NULL && rc == 0) {
+                PyObject *list = arg_list(slots, q + 8, q[7]);
+                if (list != NULL) {
+                    o = PyObject_CallOneArg(KEEP(e, q[6]), list);
+                    if (o == NULL) step_error(e, s, list);
+                    Py_DECREF(list);
+                }
+            }
+            if (o == NULL) { release(slots, owned, n_slots); return NULL; }
+            slots[outs[0]] = o;
+            owned[outs[0]] = 1;
+            p = arg + 3 * n_args;
         } else {
-            PyArray_Descr *descr = (PyArray_Descr *)PyTuple_GET_ITEM(e->keep, p[5]);
-            Py_INCREF(descr);                       /* PyArray_NewFromDescr steals it */
-            o = PyArray_NewFromDescr(&PyArray_Type, descr, (int)slots[out].nd,
-                                     (npy_intp *)slots[out].dims, NULL, NULL, 0, NULL);
-            if (o == NULL) { release(slots, n_slots); return NULL; }
-        }
-        /* the output's dims now live in its own array (an input's may be freed below) */
-        slots[out] = (Slot){o, PyArray_DIMS((PyArrayObject *)o), slots[out].nd, 1, 1};
-        for (int64_t j = 0; j < n_args; ++j, arg += 3)
-            ptrs[j] = arg[0] ? (void *)(intptr_t)arg[1]
-                             : PyArray_DATA((PyArrayObject *)slots[arg[1]].obj);
-        ptrs[n_args] = PyArray_DATA((PyArrayObject *)o);
-        int64_t size = PyArray_SIZE((PyArrayObject *)o);
-        sg_kernel fn = (sg_kernel)(intptr_t)p[0];
-        int rc;
-        if (size >= nogil) {
-            Py_BEGIN_ALLOW_THREADS
-            rc = fn((int)p[1], size, ptrs, NULL);
-            Py_END_ALLOW_THREADS
-        } else {
-            rc = fn((int)p[1], size, ptrs, NULL);
-        }
-        if (rc != 0) {
-            release(slots, n_slots);
-            PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d",
-                         (int)p[1], rc);
-            return NULL;
+            const int64_t *arg = q + (kind == COMPUTE ? 1 : 2);
+            PyObject *list = arg_list(slots, arg, n_args);
+            if (list == NULL) { release(slots, owned, n_slots); return NULL; }
+            if (kind == COMPUTE) {
+                o = PyObject_CallOneArg(KEEP(e, q[0]), list);
+                if (o != NULL) { slots[outs[0]] = o; owned[outs[0]] = 1; }
+            } else {
+                PyObject *cells = PyList_New(n_outs);
+                for (int64_t j = 0; cells != NULL && j < n_outs; ++j) {
+                    PyObject *cell = Py_BuildValue("[O]", Py_None);
+                    if (cell == NULL) { Py_CLEAR(cells); break; }
+                    PyList_SET_ITEM(cells, j, cell);
+                }
+                if (cells != NULL)
+                    o = PyObject_CallFunctionObjArgs(KEEP(e, q[0]), KEEP(e, q[1]), list,
+                                                     cells, NULL);
+                if (o != NULL) {
+                    Py_DECREF(o);
+                    for (int64_t j = 0; j < n_outs; ++j) {
+                        PyObject *v = PyList_GET_ITEM(PyList_GET_ITEM(cells, j), 0);
+                        Py_INCREF(v);
+                        slots[outs[j]] = v;
+                        owned[outs[j]] = 1;
+                    }
+                }
+                Py_XDECREF(cells);
+            }
+            if (o == NULL) {
+                step_error(e, s, list);
+                Py_DECREF(list);
+                release(slots, owned, n_slots);
+                return NULL;
+            }
+            Py_DECREF(list);
+            p = arg + n_args;
         }
         for (int64_t f = 0; f < n_frees; ++f)
-            if (slots[frees[f]].owned && frees[f] != out) {
-                Py_CLEAR(slots[frees[f]].obj);
-                slots[frees[f]].owned = 0;
+            if (owned[frees[f]]) {
+                Py_CLEAR(slots[frees[f]]);
+                owned[frees[f]] = 0;
             }
-        p = arg;
     }
 
     const int64_t *outs = e->outputs;
     PyObject *result;
     if (c[H_SINGLE]) {
-        result = slots[outs[0]].obj;
+        result = slots[outs[0]];
         Py_INCREF(result);
     } else {
         result = PyList_New(c[H_OUT]);
         if (result != NULL)
             for (int64_t i = 0; i < c[H_OUT]; ++i) {
-                Py_INCREF(slots[outs[i]].obj);
-                PyList_SET_ITEM(result, i, slots[outs[i]].obj);
+                Py_INCREF(slots[outs[i]]);
+                PyList_SET_ITEM(result, i, slots[outs[i]]);
             }
     }
-    release(slots, n_slots);
+    release(slots, owned, n_slots);
     return result;
 }
 
@@ -230,7 +295,8 @@ static PyTypeObject EntryType = {
     .tp_free = PyObject_GC_Del,
 };
 
-/* (fallback, keep, code bytes) -> a new entry; called through ctypes with the GIL held */
+/* (fallback, keep, code bytes) -> a new entry, with the GIL held (symgraph._entry.new, or
+ * ctypes for the runner built into the compile cache) */
 void *sg_entry_new(void *spec_)
 {
     static int ready = 0;
@@ -254,16 +320,37 @@ void *sg_entry_new(void *spec_)
         return PyErr_NoMemory();
     }
     memcpy(e->code, PyBytes_AS_STRING(code), sizeof(int64_t) * (size_t)e->n_code);
-    /* where the steps and the outputs start: walk the inputs, constants and steps once */
+    /* where the outputs start: walk the inputs, constants and steps once */
     const int64_t *p = e->code + H_LEN;
     for (int64_t i = 0; i < e->code[H_IN]; ++i) p += 2 + p[1];
     p += 1 + 2 * p[0];
-    e->steps = p;
-    for (int64_t s = 0; s < e->code[H_STEPS]; ++s) p += 9 + p[8] + 3 * p[2];
+    for (int64_t s = 0; s < e->code[H_STEPS]; ++s) {
+        int64_t kind = p[S_KIND], n_args = p[S_NARGS];
+        p += S_LEN + p[S_NFREES] + p[S_NOUTS];
+        p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args : (kind == COMPUTE ? 1 : 2) + n_args;
+    }
     e->outputs = p;
     PyObject_GC_Track((PyObject *)e);
     return e;
 }
 
-/* cffi needs one declared function to build the module */
-int sg_entry_abi(void) { return 1; }
+#ifdef SG_ENTRY_EXTENSION
+/* built by setup.py as the extension module symgraph._entry: new(spec) */
+static PyObject *entry_new(PyObject *self, PyObject *spec)
+{
+    return (PyObject *)sg_entry_new(spec);
+}
+
+static PyMethodDef entry_methods[] = {
+    {"new", entry_new, METH_O, "new((fallback, keep, plan bytes)) -> a native entry"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef entry_module = {
+    PyModuleDef_HEAD_INIT, "symgraph._entry",
+    "symgraph's native entry runner (symgraph/codegen/native_entry.py)", -1, entry_methods};
+
+PyMODINIT_FUNC PyInit__entry(void)
+{
+    return PyModule_Create(&entry_module);
+}
+#endif

@@ -1,14 +1,18 @@
-"""A compiled function's native entry point: one CPython call that checks the arguments,
-computes the shapes, allocates the outputs and runs every kernel (issue 10, W1).
+"""A compiled function's native entry point: one CPython call that checks the arguments
+and runs the whole schedule (issue 10, W1).
 
-Taken where a `CProgram`'s schedule is all Elemwise C kernels (the common case of small
-functions: ``x + 1``, a fused loss term). The runner (``kernels/c/entry.c``) is one module
-for the process, built once and cached on disk like the kernels; each function hands it a
-flat int64 plan of its schedule. A call the runner does not take (keywords, a list, another
-dtype, a shape that needs broadcasting at run time, a strided view) goes to the function's
-generated Python call before anything has run, so conversions and error messages are that
-path's. Measured on W1 (``x + 1`` on a 0-d array, one core): 1.47 us through the Python
-call and one cffi call, 0.4 us here, against numpy's own 0.95 us.
+The runner (``kernels/c/entry.c``) is one module for all functions: the extension
+``symgraph._entry`` that setup.py builds at install time, or, where that did not build, the
+same source built once per compiledir and cached like the kernels. Each function hands it a flat int64 plan of its
+`CProgram`'s schedule. It checks the inputs as the generated Python call does (exact
+ndarray, dtype, ndim, static sizes; anything else, and keywords, go to that call, its
+fallback, before anything has run). Then per step: an Elemwise kernel is called from C,
+with its output allocated there, when its arguments are C-contiguous ndarrays of one shape
+(else the step's ``general``, as the Python inline call does); other steps call their
+``compute`` or ``perform``. A step that raises is reported by `run_error` (op, values,
+the user's line), as in the Python path. Measured on W1 (``x + 1`` on a 0-d array, one
+core): 1.47 us through the generated Python and one cffi call, 0.25 us here, against
+numpy's own 0.96 us.
 """
 from __future__ import annotations
 
@@ -19,23 +23,33 @@ import threading
 import numpy as np
 
 from . import cache
+from .executor import run_error
 
 __all__ = ["entry_for", "native_plan"]
 
 # steps over at least this many elements release the GIL while their kernel runs (below
 # it, releasing and taking the GIL back costs more than other threads gain)
 NOGIL_MIN = 16_384
-# longer schedules gain nothing measurable from one call less (their kernels dominate)
-MAX_STEPS = 64
+# take the runner setup.py built when it imports (tests set False to check the cache's)
+USE_INSTALLED = True
+# step kinds (kernels/c/entry.c)
+ELEMWISE, COMPUTE, PERFORM = 0, 1, 2
 
 _runner = None
 _runner_lock = threading.Lock()
 
 
 def _runner_new():
-    """``sg_entry_new(spec) -> entry`` of the process's runner module (built or loaded)."""
+    """``new(spec) -> entry`` of the runner: the extension setup.py built at install time,
+    else the same source built into the compile cache (loaded from there once built)."""
     global _runner
     with _runner_lock:
+        if _runner is None and USE_INSTALLED:
+            try:
+                from .. import _entry
+                _runner = _entry.new
+            except ImportError:
+                pass
         if _runner is None:
             from .cbackend import CFLAGS, kernels_dir
             with open(os.path.join(kernels_dir(), "c", "entry.c")) as f:
@@ -51,13 +65,16 @@ def _runner_new():
 
 
 def native_plan(program, n_inputs, single):
-    """(plan bytes, keep tuple) for `program`, or None when its schedule is not all
-    Elemwise kernels the runner can take."""
+    """(plan bytes, keep tuple) for `program`'s schedule, or None when it has none the
+    runner can take (a nan_guard, shared inputs, an Elemwise kernel outside a cffi module)."""
     steps, template = program.steps, program.template
-    if not steps or len(steps) > MAX_STEPS or program.n_inputs != n_inputs or \
-            getattr(program, "nan_guard", False):
+    if not steps or program.n_inputs != n_inputs or getattr(program, "nan_guard", False):
         return None
-    keep, index = [program], {}
+
+    def on_error(s, args, exc):
+        raise run_error(steps[s][1], args, exc) from exc
+
+    keep, index = [on_error, program], {}
 
     def obj(o):
         if id(o) not in index:
@@ -71,33 +88,34 @@ def native_plan(program, n_inputs, single):
         t = v.type
         code += [obj(t.numpy_dtype), t.ndim] + [-1 if s is None else s for s in t.shape]
     consts = [(i, val) for i, val in enumerate(template) if i >= n_inputs and val is not None]
-    if any(type(val) is not np.ndarray for _, val in consts):
-        return None
     code.append(len(consts))
     for i, val in consts:
         code += [i, obj(val)]
     for perform, node, ins, outs, frees in steps:
         info = getattr(perform, "inline", None)
-        if info is None or len(outs) != 1:
-            return None
-        ffi = info["ffi"]
-        try:
-            address = int(ffi.cast("intptr_t", ffi.addressof(info["lib"], "sg_run")))
-        except (TypeError, AttributeError):
-            return None       # not a cffi module's kernel (plan.py's recording proxy)
-        full, inplace = info["full"], info["inplace"]
-        if inplace is not None and full and inplace not in full:
-            return None           # the output would not have the in-place operand's shape
-        ptrs = info["const_ptrs"]
-        code += [address, info["k"], len(ptrs), outs[0],
-                 -1 if inplace is None else inplace, obj(info["dtype"]), info["ndim"],
-                 NOGIL_MIN, len(frees), *frees]
-        for j, ptr in enumerate(ptrs):
-            if ptr is not None:
-                # a constant's pointer, taken once; the program (kept) keeps it alive
-                code += [1, int(ffi.cast("intptr_t", ptr)), 0]
-            else:
-                code += [0, ins[j], int(j in full)]
+        compute = getattr(perform, "compute", None)
+        head = [len(ins), len(outs), len(frees), *frees, *outs]
+        if info is not None and len(outs) == 1:
+            ffi, ptrs, full, inplace = info["ffi"], info["const_ptrs"], info["full"], \
+                info["inplace"]
+            try:
+                address = int(ffi.cast("intptr_t", ffi.addressof(info["lib"], "sg_run")))
+            except (TypeError, AttributeError):
+                return None       # not a cffi module's kernel (plan.py's recording proxy)
+            head[0] = len(ptrs)
+            code += [ELEMWISE, *head, address, info["k"], -1 if inplace is None else inplace,
+                     obj(info["dtype"]), info["ndim"], NOGIL_MIN, obj(info["general"]),
+                     len(ins), *ins]
+            for j, ptr in enumerate(ptrs):
+                if ptr is not None:
+                    # a constant's pointer, taken once; the program (kept) keeps it alive
+                    code += [1, int(ffi.cast("intptr_t", ptr)), 0]
+                else:
+                    code += [0, ins[j], int(j in full)]
+        elif compute is not None and len(outs) == 1:
+            code += [COMPUTE, *head, obj(compute), *ins]
+        else:
+            code += [PERFORM, *head, obj(perform), obj(node), *ins]
     code += program.out_idx
     return np.array(code, dtype=np.int64).tobytes(), tuple(keep)
 

@@ -444,8 +444,9 @@ def _fast_call(types, program, single, direct, general):
     lines += [f"            {line}" for line in body]
     lines += ["    return general(args, kwargs)"]
     exec(compile("\n".join(lines) + "\n", "<symgraph Function fast path>", "exec"), ns)
-    if direct and run_values is not None:
-        # the whole call in C where the schedule allows it, this function its fallback
+    from ..codegen.cbackend import CProgram
+    if direct and type(program) is CProgram:
+        # the whole call in one C call (native_entry.py), this function its fallback
         from ..codegen.native_entry import entry_for
         native = entry_for(program, len(types), single, ns["call"])
         if native is not None:

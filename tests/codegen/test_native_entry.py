@@ -1,6 +1,7 @@
-"""The native entry point (symgraph/codegen/native_entry.py, kernels/c/entry.c): functions
-whose schedule is all Elemwise kernels are called through one C call that agrees with the
-numpy reference, and every call it does not take goes to the Python path unchanged."""
+"""The native entry point (symgraph/codegen/native_entry.py, kernels/c/entry.c): a compiled
+function's call runs in one C call that agrees with the numpy reference (Elemwise kernels
+from C, other steps through their compute/perform), and every call it does not take goes to
+the Python path unchanged."""
 import sys
 import threading
 import weakref
@@ -136,12 +137,67 @@ def test_threads_calling_one_function_large_arrays():
             np.testing.assert_allclose(r, np.tanh(inputs[k]) * inputs[k] + 1, rtol=1e-14)
 
 
-def test_not_taken_with_shared_updates_profile_or_non_elemwise():
+def test_not_taken_with_shared_inputs_or_profile():
     x = T.dvector("x")
     w = symgraph.shared(np.ones(3), name="w")
     assert not _native(symgraph.function([x], x * w))                 # a shared input
-    assert not _native(symgraph.function([x], x.sum()))               # a reduction
     assert not _native(symgraph.function([x], x + 1, mode="py"))
     prof = symgraph.function([x], x + 1, profile=True)
     assert not _native(prof)
     np.testing.assert_array_equal(prof(np.zeros(2)), np.ones(2))
+
+
+def test_reductions_dot_and_python_steps():
+    x, W = T.dmatrix("x"), T.dmatrix("W")
+    h = T.tanh(T.dot(x, W))
+    # erfinv has no C kernel: its step calls its perform from the runner
+    outs = [h.sum(axis=0), T.erfinv(h * 0.5).mean(), T.argmax(h, axis=1)]
+    f, ref = _both([x, W], outs)
+    assert _native(f) and "py" in set(f.maker.fgraph.placement.values())
+    rng = np.random.default_rng(3)
+    a, w = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
+    for g, r in zip(f(a, w), ref(a, w)):
+        np.testing.assert_allclose(g, r, rtol=1e-12)
+    np.testing.assert_allclose(f(a, w)[0], np.tanh(a @ w).sum(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(f(a, w)[2], np.argmax(a @ w, axis=1))
+
+
+def test_a_step_with_two_outputs():
+    x = T.dvector("x")
+    (c, s), _ = symgraph.scan(lambda v: [T.cos(v), T.sin(v) * 2], sequences=x)
+    f, ref = _both([x], [c + 1, s])
+    assert _native(f)
+    a = np.linspace(0, 1, 6)
+    for g, r in zip(f(a), ref(a)):
+        np.testing.assert_allclose(g, r, rtol=1e-14)
+    np.testing.assert_allclose(f(a)[1], np.sin(a) * 2, rtol=1e-14)
+
+
+def test_a_failing_step_names_the_op_and_the_users_line():
+    import inspect
+    x, i = T.dvector("x"), T.lscalar("i")
+    line = inspect.currentframe().f_lineno + 1
+    y = T.exp(x)[i] * 2
+    f = symgraph.function([x, i], y)
+    assert _native(f)
+    np.testing.assert_allclose(f(np.zeros(3), np.array(1)), 2.0)
+    with pytest.raises(IndexError) as info:
+        f(np.zeros(3), np.array(7))
+    msg = str(info.value)
+    assert "Subtensor" in msg and f"test_native_entry.py:{line}" in msg, msg
+
+
+def test_the_runner_built_into_the_compile_cache(monkeypatch, fresh_compiledir):
+    """Where setup.py could not build symgraph._entry, the same source is built into the
+    compile cache (label "runtime") and runs the same calls."""
+    from symgraph.codegen import native_entry
+    monkeypatch.setattr(native_entry, "USE_INSTALLED", False)
+    monkeypatch.setattr(native_entry, "_runner", None)
+    x, y = T.dvector("x"), T.dvector("y")
+    f, ref = _both([x, y], [T.exp(x) * y, (x * y).sum()])
+    assert _native(f)
+    a, b = np.linspace(-1, 1, 5), np.arange(5.0)
+    for g, r in zip(f(a, b), ref(a, b)):
+        np.testing.assert_allclose(g, r, rtol=1e-14)
+    labels = [e.get("label") for e in cache.entries()]
+    assert "runtime" in labels, labels
