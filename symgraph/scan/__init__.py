@@ -7,10 +7,11 @@
 - ``rewrites``: keep only the last carry when nothing reads the history, merge loops,
   hoist products out of the step;
 - ``sink``: compute an elementwise sequence in the step from the stacks it reads;
+- ``fold``: accumulate a sum over a loop's stored rows in the loop;
 - ``inner``: inner graphs compiled in the outer function's mode (shared with ifelse).
 """
 from .builder import foldl, foldr, map, reduce, scan, until  # noqa: F401
 from .op import Scan  # noqa: F401
-from . import rewrites, sink  # noqa: F401  (register the scan rewrites)
+from . import fold, rewrites, sink  # noqa: F401  (register the scan rewrites)
 
 __all__ = ["scan", "until", "map", "reduce", "foldl", "foldr", "Scan"]

@@ -304,3 +304,61 @@ def test_outputs_written_in_place_of_their_rows(steps):
     np.testing.assert_allclose(got[2], want_h, rtol=1e-13)
     np.testing.assert_allclose(got[3], np.array(want_h)[:, 0], rtol=1e-13)
     np.testing.assert_allclose(got[4], (np.array(want_c) * 2.0)[::-1], rtol=1e-13)
+
+
+def _outer_sums(f):
+    from symgraph.ops.reduce import Sum
+    return [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Sum)]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 7])
+def test_sum_of_the_stored_rows_is_accumulated_by_the_loop(steps):
+    ins, hs = _rnn()
+    cost = 0.5 * (hs * hs).sum()
+    f = symgraph.function(ins, [cost])
+    assert not _outer_sums(f)
+    (loop,) = _scans(f)
+    assert loop.op.keep[-1] == "last"
+    args = _args(np.random.default_rng(20 + steps), steps)
+    (got,) = _both_loops(f, args)
+    np.testing.assert_allclose(got, _numpy_bptt(*args)[0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 5])
+def test_sum_of_per_step_outputs_with_a_parameter(steps):
+    # a per-step output and a parameter broadcast along time, float32 rows summed in float64
+    x, c, s0 = T.matrix("x", dtype="float32"), T.vector("c", dtype="float32"), \
+        T.vector("s0", dtype="float32")
+    (ss, ys), _ = symgraph.scan(lambda x_t, s: [s + x_t, T.exp(s) * x_t], sequences=x,
+                                outputs_info=[s0, None])
+    tot = (ys * c.dimshuffle("x", 0) + 1.0).sum(dtype="float64")
+    f = symgraph.function([x, c, s0], [tot, ss])
+    assert not _outer_sums(f)
+    rng = np.random.default_rng(steps)
+    xv, cv, sv = [rng.standard_normal(s).astype("float32") for s in ((steps, 3), 3, 3)]
+    got_tot, got_ss = _both_loops(f, [xv, cv, sv])
+    s, want = sv, 0.0
+    for t in range(steps):
+        want += (np.exp(s) * xv[t] * cv + 1.0).astype(np.float64).sum()
+        s = s + xv[t]
+    assert got_tot.dtype == np.float64
+    np.testing.assert_allclose(got_tot, want, rtol=1e-5)
+
+
+def test_sums_not_folded():
+    # over some axes only, of a stack read elsewhere too, of a state kept at its end
+    ins, hs = _rnn()
+    sq = hs * hs
+    outs = [hs.sum(axis=0), sq.sum() + sq[0].sum(), hs[-1].sum()]
+    f = symgraph.function(ins, outs)
+    args = _args(np.random.default_rng(30), 4)
+    got = _both_loops(f, args)
+    X, W, U, b, h0 = args
+    h, rows = h0, []
+    for t in range(4):
+        h = np.tanh(X[t] @ W + h @ U + b)
+        rows.append(h)
+    rows = np.array(rows)
+    np.testing.assert_allclose(got[0], rows.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(got[1], (rows ** 2).sum() + (rows[0] ** 2).sum(), rtol=1e-12)
+    np.testing.assert_allclose(got[2], rows[-1].sum(), rtol=1e-12)
