@@ -362,3 +362,28 @@ def test_sums_not_folded():
     np.testing.assert_allclose(got[0], rows.sum(0), rtol=1e-12)
     np.testing.assert_allclose(got[1], (rows ** 2).sum() + (rows[0] ** 2).sum(), rtol=1e-12)
     np.testing.assert_allclose(got[2], rows[-1].sum(), rtol=1e-12)
+
+
+def test_kept_stacks_reused_only_when_nothing_holds_them(monkeypatch):
+    # the C loop keeps its stacks for the next run; a stack handed out (the history as an
+    # output, or a view of it) must never be written by a later run
+    monkeypatch.setattr(scan_op, "REUSE_MIN_BYTES", 0)
+    ins, hs = _rnn()
+    cost = 0.5 * (hs * hs).sum()
+    f_all = symgraph.function(ins, [hs, hs[1:], cost] + grad(cost, ins))
+    f_grads = symgraph.function(ins, [cost] + grad(cost, ins))
+    rng = np.random.default_rng(40)
+    held = []
+    for _ in range(3):
+        args = _args(rng, 5)
+        out = f_all(*args)
+        held.append(([np.array(o, copy=True) for o in out], out))
+        want = _numpy_bptt(*args)
+        for _ in range(2):
+            for g, w in zip(f_grads(*args), want):
+                np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(out[2], want[0], rtol=1e-10)
+    for copies, out in held:
+        for c, o in zip(copies, out):
+            np.testing.assert_array_equal(c, o)
+    assert any(scan_op._spares.get(n.op) for n in _scans(f_grads))
