@@ -23,6 +23,9 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *           ELEMWISE fn k inplace descr ndim nogil general n_ins, the n_ins argument
  *                    slots (general's arguments), then per kernel argument (n_args)
  *                    kind (0 slot, 1 raw pointer) value full
+ *           DOT      fn k descr nda ndb nogil compute, then the two argument slots: the
+ *                    kernel with BLAS's M N K and strides when both operands are ndarrays
+ *                    of the output's dtype that BLAS takes as they are (else compute)
  *           COMPUTE  callable, then the argument slots: out = callable([args])
  *           PERFORM  callable node, then the argument slots: callable(node, [args], cells)
  *                                                                         n_steps times
@@ -30,7 +33,7 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  * "descr", "object", "general", "callable" and "node" index the entry's `keep` tuple, whose
  * item 0 is on_error(step, [args], exception), which raises the error to report. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_LEN };
-enum { ELEMWISE, COMPUTE, PERFORM };
+enum { ELEMWISE, COMPUTE, PERFORM, DOT };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
@@ -141,6 +144,85 @@ static PyObject *elemwise(const int64_t *q, const int64_t *arg, int64_t n_args,
     return o;
 }
 
+/* (row, column) strides in elements of a matrix BLAS takes as it is: one unit stride and
+ * a leading dimension covering the other (blas.py's _blas_matrix, which copies otherwise) */
+static int blas_matrix(PyArrayObject *a, int64_t *rs, int64_t *cs)
+{
+    npy_intp item = PyArray_ITEMSIZE(a), rows = PyArray_DIMS(a)[0], cols = PyArray_DIMS(a)[1];
+    npy_intp s0 = PyArray_STRIDES(a)[0], s1 = PyArray_STRIDES(a)[1];
+    if (s0 % item || s1 % item) return 0;
+    int64_t r = s0 / item, c = s1 / item;
+    int64_t mr = rows > 1 ? rows : 1, mc = cols > 1 ? cols : 1;
+    if (rows == 1) r = c == 1 ? mc : 1;
+    if (cols == 1) c = r == 1 ? mr : 1;
+    if ((c == 1 && r >= mc) || (r == 1 && c >= mr)) {
+        *rs = r;
+        *cs = c;
+        return 1;
+    }
+    return 0;
+}
+
+static int blas_vector(PyArrayObject *v, int64_t *inc)
+{
+    npy_intp s = PyArray_STRIDES(v)[0], item = PyArray_ITEMSIZE(v);
+    if (PyArray_DIMS(v)[0] <= 1) { *inc = 1; return 1; }
+    if (s > 0 && s % item == 0) { *inc = s / item; return 1; }
+    return 0;
+}
+
+/* a Dot step through its kernel (the thunk's `compute` in blas.py, without copies); NULL
+ * with no error set when the operands need what compute does (casts, copies, numpy's
+ * shape error) */
+static PyObject *dot(const int64_t *q, PyObject *va, PyObject *vb, PyObject *descr, int *rc)
+{
+    int64_t nda = q[3], ndb = q[4], nogil = q[5];
+    if (Py_TYPE(va) != &PyArray_Type || Py_TYPE(vb) != &PyArray_Type) return NULL;
+    PyArrayObject *a = (PyArrayObject *)va, *b = (PyArrayObject *)vb;
+    if ((PyObject *)PyArray_DESCR(a) != descr || (PyObject *)PyArray_DESCR(b) != descr ||
+            PyArray_NDIM(a) != nda || PyArray_NDIM(b) != ndb)
+        return NULL;
+    int64_t K = PyArray_DIMS(a)[nda - 1], M = 1, N = 1, ars, acs, brs, bcs = 1;
+    if (PyArray_DIMS(b)[0] != K) return NULL;
+    if (nda == 2) {
+        if (!blas_matrix(a, &ars, &acs)) return NULL;
+        M = PyArray_DIMS(a)[0];
+    } else {
+        if (!blas_vector(a, &acs)) return NULL;
+        ars = K;
+    }
+    if (ndb == 2) {
+        if (!blas_matrix(b, &brs, &bcs)) return NULL;
+        N = PyArray_DIMS(b)[1];
+    } else if (!blas_vector(b, &brs)) {
+        return NULL;
+    }
+    npy_intp dims[2];
+    int nd = 0;
+    if (nda == 2) dims[nd++] = M;
+    if (ndb == 2) dims[nd++] = N;
+    Py_INCREF(descr);
+    PyObject *o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, nd, dims, NULL,
+                                       NULL, 0, NULL);
+    if (o == NULL) { *rc = -1; return NULL; }
+    const int64_t meta[7] = {M, N, K, ars, acs, brs, bcs};
+    void *ptrs[3] = {PyArray_DATA(a), PyArray_DATA(b), PyArray_DATA((PyArrayObject *)o)};
+    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
+    if (M * N * K >= nogil) {
+        Py_BEGIN_ALLOW_THREADS
+        *rc = fn((int)q[1], 0, ptrs, meta);
+        Py_END_ALLOW_THREADS
+    } else {
+        *rc = fn((int)q[1], 0, ptrs, meta);
+    }
+    if (*rc != 0) {
+        Py_DECREF(o);
+        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
+        return NULL;
+    }
+    return o;
+}
+
 /* NotImplemented (not a new reference) when an input is not what the plan was made for */
 static PyObject *run(Entry *e, PyObject *const *args)
 {
@@ -188,6 +270,22 @@ static PyObject *run(Entry *e, PyObject *const *args)
             slots[outs[0]] = o;
             owned[outs[0]] = 1;
             p = arg + 3 * n_args;
+        } else if (kind == DOT) {
+            const int64_t *arg = q + 7;
+            int rc = 0;
+            o = dot(q, slots[arg[0]], slots[arg[1]], KEEP(e, q[2]), &rc);
+            if (o == NULL && rc == 0) {
+                PyObject *list = arg_list(slots, arg, n_args);
+                if (list != NULL) {
+                    o = PyObject_CallOneArg(KEEP(e, q[6]), list);
+                    if (o == NULL) step_error(e, s, list);
+                    Py_DECREF(list);
+                }
+            }
+            if (o == NULL) { release(slots, owned, n_slots); return NULL; }
+            slots[outs[0]] = o;
+            owned[outs[0]] = 1;
+            p = arg + n_args;
         } else {
             const int64_t *arg = q + (kind == COMPUTE ? 1 : 2);
             PyObject *list = arg_list(slots, arg, n_args);
@@ -327,7 +425,8 @@ void *sg_entry_new(void *spec_)
     for (int64_t s = 0; s < e->code[H_STEPS]; ++s) {
         int64_t kind = p[S_KIND], n_args = p[S_NARGS];
         p += S_LEN + p[S_NFREES] + p[S_NOUTS];
-        p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args : (kind == COMPUTE ? 1 : 2) + n_args;
+        p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args :
+             kind == DOT ? 7 + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
     }
     e->outputs = p;
     PyObject_GC_Track((PyObject *)e);
@@ -351,6 +450,9 @@ static struct PyModuleDef entry_module = {
 
 PyMODINIT_FUNC PyInit__entry(void)
 {
-    return PyModule_Create(&entry_module);
+    PyObject *m = PyModule_Create(&entry_module);
+    if (m != NULL && PyModule_AddStringConstant(m, "source_sha256", SG_ENTRY_SHA256) < 0)
+        Py_CLEAR(m);
+    return m;
 }
 #endif

@@ -2,7 +2,9 @@
 function's call runs in one C call that agrees with the numpy reference (Elemwise kernels
 from C, other steps through their compute/perform), and every call it does not take goes to
 the Python path unchanged."""
+import hashlib
 import sys
+from pathlib import Path
 import threading
 import weakref
 
@@ -11,7 +13,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
-from symgraph.codegen import cache
+from symgraph.codegen import cache, cbackend
 
 pytestmark = pytest.mark.skipif(cache.compiler() is None, reason="needs a C compiler")
 
@@ -201,3 +203,57 @@ def test_the_runner_built_into_the_compile_cache(monkeypatch, fresh_compiledir):
         np.testing.assert_allclose(g, r, rtol=1e-14)
     labels = [e.get("label") for e in cache.entries()]
     assert "runtime" in labels, labels
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shapes", [((5, 4), (4, 3)), ((5, 4), (4,)), ((4,), (4, 3)),
+                                    ((4,), (4,)), ((1, 4), (4, 1)), ((5, 1), (1, 3)),
+                                    ((0, 4), (4, 3)), ((5, 0), (0, 3))])
+def test_dot_from_the_runner(dtype, shapes):
+    sa, sb = shapes
+    a_ = T.tensor(dtype, shape=(None,) * len(sa), name="a")
+    b_ = T.tensor(dtype, shape=(None,) * len(sb), name="b")
+    f, ref = _both([a_, b_], T.dot(a_, b_))
+    assert _native(f)
+    rng = np.random.default_rng(len(sa) * 3 + len(sb))
+    a, b = rng.standard_normal(sa).astype(dtype), rng.standard_normal(sb).astype(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    for x, y in [(a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b))]:
+        got = f(x, y)
+        assert got.dtype == dtype and got.shape == np.dot(a, b).shape
+        np.testing.assert_allclose(got, np.dot(a.astype(float), b.astype(float)),
+                                   rtol=tol, atol=tol)
+        np.testing.assert_allclose(got, ref(x, y), rtol=tol, atol=tol)
+
+
+def test_dot_of_views_transposes_and_its_shape_error():
+    import inspect
+    A, B = T.dmatrix("A"), T.dmatrix("B")
+    line = inspect.currentframe().f_lineno + 1
+    f = symgraph.function([A, B], T.dot(A, B) * 2)
+    assert _native(f)
+    rng = np.random.default_rng(7)
+    big = rng.standard_normal((6, 8))
+    for a, b in [(big[:, ::2], big[:4, :3]), (big.T[:3, :6], big[:, 1:4]),
+                 (big[::-1, :4], big[:4, ::3]), (big[:2, :4], big.T[:4, ::-2])]:
+        np.testing.assert_allclose(f(a, b), 2 * a @ b, rtol=1e-13)
+    with pytest.raises(ValueError) as info:
+        f(np.ones((2, 3)), np.ones((4, 2)))
+    assert "Dot" in str(info.value) and f"test_native_entry.py:{line}" in str(info.value)
+
+
+def test_the_installed_runner_is_taken_only_when_built_from_this_source(monkeypatch):
+    from symgraph.codegen import native_entry
+    try:
+        from symgraph import _entry
+    except ImportError:
+        pytest.skip("symgraph._entry was not built at install (no compiler then)")
+    source = Path(cbackend.kernels_dir()) / "c" / "entry.c"
+    # fails after editing entry.c until `pip install -e .` builds it again
+    assert _entry.source_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    monkeypatch.setattr(native_entry, "_runner", None)
+    assert native_entry._runner_new() is _entry.new
+    # a stale build (its entry.c changed since the install) is left alone
+    monkeypatch.setattr(native_entry, "_runner", None)
+    monkeypatch.setattr(_entry, "source_sha256", "0" * 64)
+    assert native_entry._runner_new() is not _entry.new
