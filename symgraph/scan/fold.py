@@ -1,6 +1,7 @@
 """``scan_fold_sum``: a sum over every axis of an elementwise function of a loop's stored
 rows (``sum(sqr(hs))``, an RNN's cost) is accumulated by the loop itself, in a new carry
-kept at its end: ``acc' = acc + sum(f(h_t))``.
+kept at its end: ``acc' = acc + f(h_t)`` elementwise, summed after the loop, when the rows
+are carries (whose initial values shape the zeros); ``acc' = acc + sum(f(y_t))`` otherwise.
 
 Outside, ``f`` is a pass writing a whole stack of the loop's length and the sum another
 pass reading it back; in the step both run on the row just computed, in cache. The sum's
@@ -129,22 +130,36 @@ def _fold(fgraph, node, loop, expr, params, holders):
     # the step's value of each stored row: a carry after the step, or a per-step output
     vals = {h: inner.outputs[k] for (own, k), h in holders.items()}
     row_expr = clone_from([expr], vals)[0]
-    acc = TensorVariable(TensorType(dtype, ()), name="acc")
-    part = Sum(axis=None, dtype=dtype)(row_expr) if row_expr.ndim else \
-        T.cast(row_expr, dtype)
-    new_acc = acc + part
+    p_h = [h for _, h in params]
+    # rows of carries only: the carry is the rows' elementwise running sum (one pass a
+    # step, no reduction in the step), summed once after the loop; its zeros are shaped
+    # by the same expression over the initial carries. Otherwise a scalar carry.
+    whole = all(k < nc for _, k in holders)
+    if whole:
+        acc = TensorVariable(TensorType(dtype, row_expr.type.shape), name="acc")
+        new_acc = acc + T.cast(row_expr, dtype)
+        first = clone_from([expr], {**{h: inits[k] for (_, k), h in holders.items()},
+                                    **{h: o for o, h in params}})[0]
+        zero = T.zeros_like(T.cast(first, dtype))
+        whole = new_acc.type == acc.type and zero.type == acc.type
+    if not whole:
+        acc = TensorVariable(TensorType(dtype, ()), name="acc")
+        part = Sum(axis=None, dtype=dtype)(row_expr) if row_expr.ndim else \
+            T.cast(row_expr, dtype)
+        new_acc = acc + part
+        zero = T.constant(np.zeros((), dtype), dtype=dtype)
     if new_acc.dtype != dtype:
         new_acc = T.cast(new_acc, dtype)
-    p_h = [h for _, h in params]
     new_in = inner.inputs[:ns + nc] + [acc] + inner.inputs[ns + nc:] + p_h
     outs = inner.outputs[:nc] + [new_acc] + inner.outputs[nc:]
     new_op = Scan(InnerGraph(new_in, outs), ns, nc + 1, ny, keep=op.keep + ("last",),
                   until=op.until, name=op.name, mode=op.mode,
                   truncate_gradient=op.truncate_gradient, rev_ys=op.rev_ys)
-    zero = T.constant(np.zeros((), dtype), dtype=dtype)
     new = new_op.make_node(n_steps, *seqs, *inits, zero, *lparams, *[o for o, _ in params])
     new.trace = loop.trace
-    res = new.outputs
+    res = list(new.outputs)
+    if whole:
+        res[nc] = Sum(axis=None, dtype=dtype)(res[nc])
     repl = {}
     for j in range(nc):
         repl[loop.outputs[j]] = res[j]
