@@ -26,6 +26,10 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *           DOT      fn k descr nda ndb nogil compute, then the two argument slots: the
  *                    kernel with BLAS's M N K and strides when both operands are ndarrays
  *                    of the output's dtype that BLAS takes as they are (else compute)
+ *           REDUCE   fn k in_descr out_descr fold needs_items keepdims nogil compute n_axes
+ *                    axis... ndim, then the argument slot: the kernel with the layout
+ *                    reduce_c.py's compute makes, for a non-empty ndarray of the input's
+ *                    dtype (else compute)
  *           COMPUTE  callable, then the argument slots: out = callable([args])
  *           PERFORM  callable node, then the argument slots: callable(node, [args], cells)
  *                                                                         n_steps times
@@ -33,7 +37,7 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  * "descr", "object", "general", "callable" and "node" index the entry's `keep` tuple, whose
  * item 0 is on_error(step, [args], exception), which raises the error to report. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_LEN };
-enum { ELEMWISE, COMPUTE, PERFORM, DOT };
+enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
@@ -223,6 +227,109 @@ static PyObject *dot(const int64_t *q, PyObject *va, PyObject *vb, PyObject *des
     return o;
 }
 
+/* adjacent dims that are one run in memory for every stride list merged into one
+ * (reduce_c.py's _merge); returns the new number of dims */
+static int merge(int64_t n, int64_t *shape, int64_t **strides, int n_lists)
+{
+    for (int64_t d = n - 2; d >= 0; --d) {
+        int one_run = 1;
+        for (int l = 0; l < n_lists; ++l)
+            if (strides[l][d] != strides[l][d + 1] * shape[d + 1]) one_run = 0;
+        if (!one_run) continue;
+        shape[d] *= shape[d + 1];
+        for (int l = 0; l < n_lists; ++l) {
+            strides[l][d] = strides[l][d + 1];
+            memmove(strides[l] + d + 1, strides[l] + d + 2, sizeof(int64_t) * (size_t)(n - d - 2));
+        }
+        memmove(shape + d + 1, shape + d + 2, sizeof(int64_t) * (size_t)(n - d - 2));
+        --n;
+    }
+    return (int)n;
+}
+
+static int64_t inner_stride(const int64_t *shape, const int64_t *strides, int64_t n)
+{
+    int64_t best = (int64_t)1 << 62;
+    for (int64_t d = 0; d < n; ++d) {
+        int64_t s = strides[d] < 0 ? -strides[d] : strides[d];
+        if (shape[d] > 1 && s < best) best = s;
+    }
+    return best;
+}
+
+/* a reduction step through its kernel, with the layout reduce_c.py's compute makes; NULL
+ * with no error set for what compute does itself (other types, empty arrays) */
+static PyObject *reduce(const int64_t *q, PyObject *vx, PyObject *in_descr,
+                        PyObject *out_descr, int *rc)
+{
+    int64_t fold = q[4], keepdims = q[6], nogil = q[7], n_axes = q[9];
+    const int64_t *axes = q + 10;
+    int64_t ndim = q[10 + n_axes];
+    if (Py_TYPE(vx) != &PyArray_Type) return NULL;
+    PyArrayObject *x = (PyArrayObject *)vx;
+    if ((PyObject *)PyArray_DESCR(x) != in_descr || PyArray_NDIM(x) != ndim ||
+            ndim > NPY_MAXDIMS || PyArray_SIZE(x) == 0)
+        return NULL;
+    const npy_intp *dims = PyArray_DIMS(x), *st = PyArray_STRIDES(x);
+    char reduced[NPY_MAXDIMS] = {0};
+    int64_t rshape[NPY_MAXDIMS], rst[NPY_MAXDIMS], kshape[NPY_MAXDIMS], kst[NPY_MAXDIMS];
+    int64_t kso[NPY_MAXDIMS];
+    npy_intp out_dims[NPY_MAXDIMS];
+    int64_t nr = 0, nk = 0;
+    for (int64_t j = 0; j < n_axes; ++j) {
+        reduced[axes[j]] = 1;
+        rshape[nr] = dims[axes[j]];
+        rst[nr++] = st[axes[j]];
+    }
+    int out_nd = 0;
+    for (int64_t d = 0; d < ndim; ++d) {
+        if (reduced[d]) {
+            if (keepdims) out_dims[out_nd++] = 1;
+            continue;
+        }
+        kshape[nk] = dims[d];
+        kst[nk++] = st[d];
+        out_dims[out_nd++] = dims[d];
+    }
+    Py_INCREF(out_descr);
+    PyObject *o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)out_descr, out_nd,
+                                       out_dims, NULL, NULL, 0, NULL);
+    if (o == NULL) { *rc = -1; return NULL; }
+    int64_t item = PyArray_ITEMSIZE((PyArrayObject *)o);
+    for (int64_t d = nk - 1; d >= 0; --d) {        /* the output's C strides, kept dims */
+        kso[d] = item;
+        item *= kshape[d];
+    }
+    int64_t *rl[1] = {rst}, *kl[2] = {kst, kso};
+    nr = merge(nr, rshape, rl, 1);
+    nk = merge(nk, kshape, kl, 2);
+    int64_t meta[3 + 3 * NPY_MAXDIMS + 2 * NPY_MAXDIMS];
+    meta[0] = fold && nk && inner_stride(kshape, kst, nk) < inner_stride(rshape, rst, nr);
+    meta[1] = nk;
+    meta[2] = nr;
+    int64_t *m = meta + 3;
+    memcpy(m, kshape, sizeof(int64_t) * (size_t)nk); m += nk;
+    memcpy(m, kst, sizeof(int64_t) * (size_t)nk); m += nk;
+    memcpy(m, kso, sizeof(int64_t) * (size_t)nk); m += nk;
+    memcpy(m, rshape, sizeof(int64_t) * (size_t)nr); m += nr;
+    memcpy(m, rst, sizeof(int64_t) * (size_t)nr);
+    void *ptrs[2] = {PyArray_DATA(x), PyArray_DATA((PyArrayObject *)o)};
+    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
+    if (PyArray_SIZE(x) >= nogil) {
+        Py_BEGIN_ALLOW_THREADS
+        *rc = fn((int)q[1], 0, ptrs, meta);
+        Py_END_ALLOW_THREADS
+    } else {
+        *rc = fn((int)q[1], 0, ptrs, meta);
+    }
+    if (*rc != 0) {
+        Py_DECREF(o);
+        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
+        return NULL;
+    }
+    return o;
+}
+
 /* NotImplemented (not a new reference) when an input is not what the plan was made for */
 static PyObject *run(Entry *e, PyObject *const *args)
 {
@@ -270,14 +377,15 @@ static PyObject *run(Entry *e, PyObject *const *args)
             slots[outs[0]] = o;
             owned[outs[0]] = 1;
             p = arg + 3 * n_args;
-        } else if (kind == DOT) {
-            const int64_t *arg = q + 7;
+        } else if (kind == DOT || kind == REDUCE) {
+            const int64_t *arg = kind == DOT ? q + 7 : q + 11 + q[9];
             int rc = 0;
-            o = dot(q, slots[arg[0]], slots[arg[1]], KEEP(e, q[2]), &rc);
+            o = kind == DOT ? dot(q, slots[arg[0]], slots[arg[1]], KEEP(e, q[2]), &rc)
+                            : reduce(q, slots[arg[0]], KEEP(e, q[2]), KEEP(e, q[3]), &rc);
             if (o == NULL && rc == 0) {
                 PyObject *list = arg_list(slots, arg, n_args);
                 if (list != NULL) {
-                    o = PyObject_CallOneArg(KEEP(e, q[6]), list);
+                    o = PyObject_CallOneArg(KEEP(e, q[kind == DOT ? 6 : 8]), list);
                     if (o == NULL) step_error(e, s, list);
                     Py_DECREF(list);
                 }
@@ -425,8 +533,8 @@ void *sg_entry_new(void *spec_)
     for (int64_t s = 0; s < e->code[H_STEPS]; ++s) {
         int64_t kind = p[S_KIND], n_args = p[S_NARGS];
         p += S_LEN + p[S_NFREES] + p[S_NOUTS];
-        p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args :
-             kind == DOT ? 7 + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
+        p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args : kind == DOT ? 7 + n_args :
+             kind == REDUCE ? 11 + p[9] + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
     }
     e->outputs = p;
     PyObject_GC_Track((PyObject *)e);

@@ -158,4 +158,9 @@ def _reduce_thunk(lib, ffi, k, node, kind):
         xp = from_buffer(x) if x.flags.c_contiguous else cast("void *", x.ctypes.data)
         run(k, 0, [xp, from_buffer(out)], meta)
         return out.reshape(full_shape) if keep_shape else out
-    return perform_of(compute)
+    perform = perform_of(compute)
+    # native_entry.py calls kernel k itself with this layout, made in C
+    perform.reduce = dict(k=k, lib=lib, ffi=ffi, in_dtype=node.inputs[0].type.numpy_dtype,
+                          out_dtype=out_dtype, fold=kind == "fold", needs_items=needs_items,
+                          keepdims=keep_shape, axes=tuple(axes), ndim=ndim)
+    return perform

@@ -257,3 +257,86 @@ def test_the_installed_runner_is_taken_only_when_built_from_this_source(monkeypa
     monkeypatch.setattr(native_entry, "_runner", None)
     monkeypatch.setattr(_entry, "source_sha256", "0" * 64)
     assert native_entry._runner_new() is not _entry.new
+
+
+REDUCTIONS = {
+    "sum": lambda x, ax, kd: x.sum(axis=ax, keepdims=kd),
+    "max": lambda x, ax, kd: x.max(axis=ax, keepdims=kd),
+    "min": lambda x, ax, kd: x.min(axis=ax, keepdims=kd),
+    "prod": lambda x, ax, kd: x.prod(axis=ax, keepdims=kd),
+    "mean": lambda x, ax, kd: x.mean(axis=ax, keepdims=kd),
+    "argmax": lambda x, ax, kd: T.argmax(x, axis=ax, keepdims=kd),
+    "any": lambda x, ax, kd: T.any(x > 0, axis=ax, keepdims=kd),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32"])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), (2, False),
+                                           ((0, 2), True), ((1, 2), False)])
+def test_reductions_from_the_runner(name, dtype, axis, keepdims):
+    if name == "argmax" and isinstance(axis, tuple):
+        pytest.skip("argmax over one axis or all")
+    x = T.tensor(dtype, shape=(None, None, None), name="x")
+    f, ref = _both([x], REDUCTIONS[name](x, axis, keepdims))
+    assert _native(f)
+    rng = np.random.default_rng(11)
+    base = (rng.standard_normal((4, 6, 10)) * 3).astype(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for a in [base[:3, :5, :7].copy(), base[:3, :5, :7], base.transpose(2, 0, 1)[:3, :5, :7],
+              np.asfortranarray(base[:3, :5, :7]), base[::-1, ::2, 1::3],
+              np.zeros((3, 0, 2), dtype)]:
+        try:
+            want = ref(a)
+        except ValueError:                  # numpy's: an empty reduction with no identity
+            with pytest.raises(ValueError):
+                f(a)
+            continue
+        got = f(a)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        assert np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_a_loss_with_dot_reduction_and_elementwise():
+    X, w, y = T.dmatrix("X"), T.dvector("w"), T.dvector("y")
+    loss = T.mean((T.dot(X, w) - y) ** 2) + 0.01 * T.sum(w * w)
+    f, ref = _both([X, w, y], [loss, symgraph.grad(loss, w)])
+    assert _native(f)
+    rng = np.random.default_rng(5)
+    a, b, c = rng.standard_normal((20, 3)), rng.standard_normal(3), rng.standard_normal(20)
+    r = a @ b - c
+    np.testing.assert_allclose(f(a, b, c)[0], np.mean(r ** 2) + 0.01 * b @ b, rtol=1e-13)
+    np.testing.assert_allclose(f(a, b, c)[1], 2 * a.T @ r / 20 + 0.02 * b, rtol=1e-12)
+    for g, want in zip(f(a, b, c), ref(a, b, c)):
+        np.testing.assert_allclose(g, want, rtol=1e-13)
+
+
+def test_dot_and_reductions_run_from_c_not_their_compute(monkeypatch):
+    """The runner calls their kernels itself; their Python compute only for what it leaves
+    to them (here an empty input, a copy for BLAS)."""
+    from symgraph.codegen import blas, reduce_c
+    calls = []
+
+    def counting(perform_of):
+        def wrap(compute):
+            def counted(args):
+                calls.append(compute)
+                return compute(args)
+            return perform_of(counted)
+        return wrap
+    monkeypatch.setattr(blas, "perform_of", counting(blas.perform_of))
+    monkeypatch.setattr(reduce_c, "perform_of", counting(reduce_c.perform_of))
+    A, B = T.dmatrix("A"), T.dmatrix("B")
+    f = symgraph.function([A, B], [T.dot(A, B).sum(axis=1), T.max(A, axis=0)])
+    assert _native(f)
+    a, b = np.arange(6.0).reshape(2, 3), np.ones((3, 4))
+    got = f(a, b)
+    np.testing.assert_allclose(got[0], (a @ b).sum(axis=1))
+    np.testing.assert_allclose(got[1], a.max(axis=0))
+    assert calls == []
+    strided = np.arange(12.0).reshape(2, 6)[:, ::2]
+    got = f(strided, b)
+    np.testing.assert_allclose(got[0], (strided @ b).sum(axis=1))
+    np.testing.assert_allclose(got[1], strided.max(axis=0))
+    assert len(calls) == 1                  # Dot's compute: BLAS cannot take that operand
