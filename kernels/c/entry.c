@@ -1,10 +1,12 @@
 /* symgraph native entry: a compiled function's whole call in one CPython call (issue 10,
  * W1). The inputs are checked as the generated Python call checks them; a call this code
  * does not take (keywords, other types, dtypes, static sizes) goes to that Python call, the
- * entry's fallback, before anything has run, so its conversions and messages stay. Each
- * step then runs from here: an Elemwise kernel called directly, its output allocated here,
- * when its arguments allow (else the step's `general`, as the Python inline call does),
- * other steps through their Python compute/perform. One module for every function (no
+ * entry's fallback, before anything has run, so its conversions and messages stay; then
+ * the shared variables' values are read. Each step runs from here: Elemwise, Dot and
+ * reduction kernels called directly, their outputs allocated here, when their arguments
+ * allow (else the step's Python `general`/`compute`, as the Python path does), other steps
+ * through their Python compute/perform. Results that could alias are copied and the
+ * updates written under the function's lock. One module for every function (no
  * per-function code, no template: nothing to render), built by setup.py as
  * symgraph._entry, or else into the compile cache; native_entry.py writes each plan. */
 #define PY_SSIZE_T_CLEAN
@@ -16,8 +18,9 @@
 typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
 
 /* the plan, a flat int64 array (native_entry.py writes it):
- *   header  n_in n_slots n_steps n_out single
+ *   header  n_in n_slots n_steps n_out single n_shared n_updates
  *   input   descr ndim dim... (-1: any size)                                 n_in times
+ *   shared  container: its .value fills slot n_in + i                    n_shared times
  *   const   slot object                                     n_consts (after its count)
  *   step    kind n_args n_outs n_frees free... out... then by kind:
  *           ELEMWISE fn k inplace descr ndim nogil general n_ins, the n_ins argument
@@ -33,10 +36,13 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *           COMPUTE  callable, then the argument slots: out = callable([args])
  *           PERFORM  callable node, then the argument slots: callable(node, [args], cells)
  *                                                                         n_steps times
- *   output  slot                                                          n_out times
- * "descr", "object", "general", "callable" and "node" index the entry's `keep` tuple, whose
- * item 0 is on_error(step, [args], exception), which raises the error to report. */
-enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_LEN };
+ *   result  slot, then copy (1: the caller gets a copy)     n_out + n_updates times
+ *   update  container: .value = the result after the outputs         n_updates times
+ *           lock (only when n_updates): held while the updates are written
+ * "descr", "object", "general", "callable", "node", "container" and "lock" index the
+ * entry's `keep` tuple, whose item 0 is on_error(step, [args], exception), which raises
+ * the error to report, and item 1 copy(value) for results not ndarrays. */
+enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_SHARED, H_UPDATES, H_LEN };
 enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
@@ -330,6 +336,29 @@ static PyObject *reduce(const int64_t *q, PyObject *vx, PyObject *in_descr,
     return o;
 }
 
+static PyObject *str_value, *str_acquire, *str_release;
+
+/* container.value = v for each update, all under the function's lock (as Function's Python
+ * path: every update computed from the old values, written together); 1 on success */
+static int write_updates(const Entry *e, const int64_t *updates, PyObject **values)
+{
+    int64_t n = e->code[H_UPDATES];
+    PyObject *lock = KEEP(e, updates[n]);
+    PyObject *r = PyObject_CallMethodNoArgs(lock, str_acquire);
+    if (r == NULL) return 0;
+    Py_DECREF(r);
+    int ok = 1;
+    for (int64_t u = 0; u < n && ok; ++u)
+        ok = PyObject_SetAttr(KEEP(e, updates[u]), str_value, values[u]) == 0;
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);           /* release() must not see a pending error */
+    r = PyObject_CallMethodNoArgs(lock, str_release);
+    Py_XDECREF(r);
+    if (r == NULL) ok = 0;
+    if (exc_type != NULL) PyErr_Restore(exc_type, exc, tb);
+    return ok;
+}
+
 /* NotImplemented (not a new reference) when an input is not what the plan was made for */
 static PyObject *run(Entry *e, PyObject *const *args)
 {
@@ -352,6 +381,12 @@ static PyObject *run(Entry *e, PyObject *const *args)
             if (p[2 + d] >= 0 && dims[d] != p[2 + d]) return Py_NotImplemented;
         slots[i] = a;
         p += 2 + nd;
+    }
+    for (int64_t i = 0; i < c[H_SHARED]; ++i, ++p) {
+        PyObject *v = PyObject_GetAttr(KEEP(e, *p), str_value);
+        if (v == NULL) { release(slots, owned, n_slots); return NULL; }
+        slots[c[H_IN] + i] = v;
+        owned[c[H_IN] + i] = 1;
     }
     for (int64_t n_consts = *p++; n_consts > 0; --n_consts, p += 2)
         slots[p[0]] = KEEP(e, p[1]);
@@ -438,20 +473,36 @@ static PyObject *run(Entry *e, PyObject *const *args)
             }
     }
 
-    const int64_t *outs = e->outputs;
-    PyObject *result;
-    if (c[H_SINGLE]) {
-        result = slots[outs[0]];
-        Py_INCREF(result);
-    } else {
-        result = PyList_New(c[H_OUT]);
-        if (result != NULL)
-            for (int64_t i = 0; i < c[H_OUT]; ++i) {
-                Py_INCREF(slots[outs[i]]);
-                PyList_SET_ITEM(result, i, slots[outs[i]]);
-            }
+    int64_t n_res = c[H_OUT] + c[H_UPDATES];
+    const int64_t *outs = e->outputs, *copy = outs + n_res, *updates = copy + n_res;
+    PyObject *res[n_res > 0 ? n_res : 1];
+    int64_t made = 0;
+    for (; made < n_res; ++made) {
+        PyObject *v = slots[outs[made]];
+        if (!copy[made]) {
+            Py_INCREF(v);
+        } else if (Py_TYPE(v) == &PyArray_Type) {
+            v = PyArray_NewCopy((PyArrayObject *)v, NPY_KEEPORDER);
+        } else {
+            v = PyObject_CallOneArg(KEEP(e, 1), v);
+        }
+        if (v == NULL) break;
+        res[made] = v;
     }
     release(slots, owned, n_slots);
+    int ok = made == n_res;
+    if (ok && c[H_UPDATES]) ok = write_updates(e, updates, res + c[H_OUT]);
+    PyObject *result = NULL;
+    if (ok && c[H_SINGLE]) {
+        result = res[0];
+        Py_INCREF(result);
+    } else if (ok && (result = PyList_New(c[H_OUT])) != NULL) {
+        for (int64_t i = 0; i < c[H_OUT]; ++i) {
+            Py_INCREF(res[i]);
+            PyList_SET_ITEM(result, i, res[i]);
+        }
+    }
+    for (int64_t i = 0; i < made; ++i) Py_DECREF(res[i]);
     return result;
 }
 
@@ -509,6 +560,10 @@ void *sg_entry_new(void *spec_)
     PyObject *spec = (PyObject *)spec_;
     if (!ready) {
         if (_import_array() < 0 || PyType_Ready(&EntryType) < 0) return NULL;
+        str_value = PyUnicode_InternFromString("value");
+        str_acquire = PyUnicode_InternFromString("acquire");
+        str_release = PyUnicode_InternFromString("release");
+        if (!str_value || !str_acquire || !str_release) return NULL;
         ready = 1;
     }
     PyObject *fallback, *keep, *code;
@@ -529,6 +584,7 @@ void *sg_entry_new(void *spec_)
     /* where the outputs start: walk the inputs, constants and steps once */
     const int64_t *p = e->code + H_LEN;
     for (int64_t i = 0; i < e->code[H_IN]; ++i) p += 2 + p[1];
+    p += e->code[H_SHARED];
     p += 1 + 2 * p[0];
     for (int64_t s = 0; s < e->code[H_STEPS]; ++s) {
         int64_t kind = p[S_KIND], n_args = p[S_NARGS];

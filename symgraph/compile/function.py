@@ -333,6 +333,17 @@ class Function:
             self._fast = _fast_call(self._types, program, kind == "single",
                                     not maker.mode.profile, self._call_general)
         self._call = self._fast or _general_call(self._call_general)
+        from ..codegen.cbackend import CProgram
+        if not maker.mode.profile and type(program) is CProgram and \
+                kind in ("single", "list"):
+            # the whole call in one C call (native_entry.py), the Python call its fallback
+            from ..codegen.native_entry import entry_for
+            native = entry_for(program, self._n_explicit, kind == "single", self._call,
+                               n_out=n_out, shared=self._containers,
+                               updates=self._update_containers, copy=copy,
+                               lock=self._update_lock)
+            if native is not None:
+                self._call = native
 
     def _convert(self, args, kwargs):
         n = self._n_explicit
@@ -444,13 +455,6 @@ def _fast_call(types, program, single, direct, general):
     lines += [f"            {line}" for line in body]
     lines += ["    return general(args, kwargs)"]
     exec(compile("\n".join(lines) + "\n", "<symgraph Function fast path>", "exec"), ns)
-    from ..codegen.cbackend import CProgram
-    if direct and type(program) is CProgram:
-        # the whole call in one C call (native_entry.py), this function its fallback
-        from ..codegen.native_entry import entry_for
-        native = entry_for(program, len(types), single, ns["call"])
-        if native is not None:
-            return native
     return ns["call"]
 
 

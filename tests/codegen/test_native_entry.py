@@ -139,14 +139,76 @@ def test_threads_calling_one_function_large_arrays():
             np.testing.assert_allclose(r, np.tanh(inputs[k]) * inputs[k] + 1, rtol=1e-14)
 
 
-def test_not_taken_with_shared_inputs_or_profile():
+def test_not_taken_with_a_profile_a_dict_or_in_py_mode():
     x = T.dvector("x")
-    w = symgraph.shared(np.ones(3), name="w")
-    assert not _native(symgraph.function([x], x * w))                 # a shared input
     assert not _native(symgraph.function([x], x + 1, mode="py"))
+    assert not _native(symgraph.function([x], {"y": x + 1}))
     prof = symgraph.function([x], x + 1, profile=True)
     assert not _native(prof)
     np.testing.assert_array_equal(prof(np.zeros(2)), np.ones(2))
+
+
+def test_shared_inputs_and_updates():
+    """A training-style function: shared weights read at each call, updates written
+    together after every result is computed from the old values."""
+    rng = np.random.default_rng(2)
+    w0, b0 = rng.standard_normal(3), np.float64(0.5)
+    w, b = symgraph.shared(w0.copy(), name="w"), symgraph.shared(np.array(b0), name="b")
+    n = symgraph.shared(np.array(0, dtype="int64"), name="n")
+    X, y = T.dmatrix("X"), T.dvector("y")
+    err = T.dot(X, w) + b - y
+    loss = T.mean(err ** 2)
+    gw, gb = symgraph.grad(loss, [w, b])
+    f = symgraph.function([X, y], [loss, w], updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb),
+                                                     (n, n + 1)])
+    assert _native(f)
+    Xv, yv = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    wn, bn = w0.copy(), b0
+    for step in range(4):
+        r = Xv @ wn + bn - yv
+        want_loss = np.mean(r ** 2)
+        got_loss, got_w = f(Xv, yv)
+        np.testing.assert_allclose(got_loss, want_loss, rtol=1e-13)
+        np.testing.assert_allclose(got_w, wn, rtol=1e-13)      # the value before the update
+        wn, bn = wn - 0.1 * 2 * Xv.T @ r / 8, bn - 0.1 * 2 * r.mean()
+        np.testing.assert_allclose(w.get_value(), wn, rtol=1e-13)
+        np.testing.assert_allclose(b.get_value(), bn, rtol=1e-13)
+        assert int(n.get_value()) == step + 1
+    # the returned w is a copy: neither the next update nor the caller's writes reach w
+    got_w[:] = 99
+    assert not np.any(w.get_value() == 99)
+
+
+def test_outputs_that_alias_inputs_or_each_other_are_copies():
+    x = T.dvector("x")
+    s = symgraph.shared(np.arange(3.0), name="s")
+    f = symgraph.function([x], [x, s, x * 2, x * 2], updates=[(s, s + x)])
+    assert _native(f)
+    a = np.ones(3)
+    out = f(a)
+    assert not np.shares_memory(out[0], a) and not np.shares_memory(out[2], out[3])
+    np.testing.assert_array_equal(out[1], np.arange(3.0))
+    out[1][:] = -1
+    np.testing.assert_array_equal(s.get_value(), np.arange(3.0) + 1)
+
+
+def test_threads_updating_one_shared_counter():
+    c = symgraph.shared(np.array(0.0), name="c")
+    x = T.dscalar("x")
+    f = symgraph.function([x], c, updates=[(c, c + x)])
+    assert _native(f)
+
+    def work():
+        for _ in range(500):
+            f(np.array(1.0))
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # a native call on arrays this small never lets go of the GIL (no Python step, kernels
+    # under NOGIL_MIN), so calls do not overlap and no update is lost
+    assert float(c.get_value()) == 4000
 
 
 def test_reductions_dot_and_python_steps():
