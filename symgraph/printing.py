@@ -52,7 +52,9 @@ def debugprint(obj, file=None, print_type=True, depth=-1, ids="id", print_origin
                     continue
                 if "Inner graphs:" not in lines:
                     lines += ["", "Inner graphs:"]
-                lines += ["", f"{node.op} [id {ident[node.outputs[0]]}]"]
+                # the node's id is its first printed output's (a scan's output 0 may be unused)
+                shown = next(o for o in node.outputs if o in ident)
+                lines += ["", f"{node.op} [id {ident[shown]}]"]
                 for lab, _, sub_outs in subs:
                     lines.append(f" # {lab}")
                     sub = []

@@ -156,3 +156,19 @@ def test_pp_unnamed_leaf_shows_type():
     v = T.fvector()
     w = T.lvector("w")
     assert pp(v + w) == "(<TensorType(float32, (None,))> + w)"
+
+
+def test_debugprint_scan_whose_first_output_is_unused():
+    """The RNN's gradient loop: after rewriting, its output 0 is read by nothing, so the
+    inner graph is printed under the id of an output that is (a KeyError before)."""
+    X, W, U, h0 = T.dtensor3("X"), T.dmatrix("W"), T.dmatrix("U"), T.dmatrix("h0")
+    hs, _ = symgraph.scan(lambda x, h, W, U: T.tanh(T.dot(x, W) + T.dot(h, U)),
+                          sequences=X, outputs_info=h0, non_sequences=[W, U])
+    cost = 0.5 * (hs * hs).sum()
+    f = symgraph.function([X, W, U, h0], [cost] + symgraph.grad(cost, [W, U]))
+    text = debugprint(f, file="str")
+    tree, inner = text.split("Inner graphs:")
+    heads = [ln for ln in inner.splitlines() if ln.startswith("Scan")]
+    assert len(heads) == 2 and "tanh" in inner
+    for head in heads:                  # each loop's id is one the tree printed
+        assert _ids(head)[0] in _ids(tree)
