@@ -2,7 +2,7 @@
  * W1). The inputs are checked as the generated Python call checks them; a call this code
  * does not take (keywords, other types, dtypes, static sizes) goes to that Python call, the
  * entry's fallback, before anything has run, so its conversions and messages stay; then
- * the shared variables' values are read. Each step runs from here: Elemwise, Dot and
+ * the shared variables' values are read. Each step runs from here: Elemwise, Dot, Gemm and
  * reduction kernels called directly, their outputs allocated here, when their arguments
  * allow (else the step's Python `general`/`compute`, as the Python path does), other steps
  * through their Python compute/perform. Results that could alias are copied and the
@@ -29,6 +29,9 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *           DOT      fn k descr nda ndb nogil compute, then the two argument slots: the
  *                    kernel with BLAS's M N K and strides when both operands are ndarrays
  *                    of the output's dtype that BLAS takes as they are (else compute)
+ *           GEMM     fn k descr nda ndb nogil compute inplace, then the argument slots
+ *                    (z alpha x y beta, then ordering-only ones): as DOT, with z copied
+ *                    (or written in place) and the two scalars
  *           REDUCE   fn k in_descr out_descr fold needs_items keepdims nogil compute n_axes
  *                    axis... ndim, then the argument slot: the kernel with the layout
  *                    reduce_c.py's compute makes, for a non-empty ndarray of the input's
@@ -43,7 +46,7 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  * entry's `keep` tuple, whose item 0 is on_error(step, [args], exception), which raises
  * the error to report, and item 1 copy(value) for results not ndarrays. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_SHARED, H_UPDATES, H_LEN };
-enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE };
+enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
@@ -94,6 +97,28 @@ static void step_error(const Entry *e, int64_t s, PyObject *args)
     PyErr_Restore(type, value, tb);
 }
 
+/* kernel q[1] through sg_run at q[0] filling `o`, without the GIL when `work` (elements,
+ * multiply-adds) reaches `nogil`: o, or NULL with o released and the error set when the
+ * kernel reports one */
+static PyObject *run_kernel(const int64_t *q, int64_t n, void **ptrs, const int64_t *meta,
+                            int64_t work, int64_t nogil, PyObject *o, int *rc)
+{
+    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
+    if (work >= nogil) {
+        Py_BEGIN_ALLOW_THREADS
+        *rc = fn((int)q[1], n, ptrs, meta);
+        Py_END_ALLOW_THREADS
+    } else {
+        *rc = fn((int)q[1], n, ptrs, meta);
+    }
+    if (*rc != 0) {
+        Py_DECREF(o);
+        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
+        return NULL;
+    }
+    return o;
+}
+
 /* an Elemwise step through its kernel when the arguments are ndarrays, C-contiguous (or
  * 0-d) and the full ones of one shape, as the generated Python's inline call; else NULL
  * with no error set, and the step runs its `general` */
@@ -138,20 +163,7 @@ static PyObject *elemwise(const int64_t *q, const int64_t *arg, int64_t n_args,
     }
     ptrs[n_args] = PyArray_DATA((PyArrayObject *)o);
     int64_t size = PyArray_SIZE((PyArrayObject *)o);
-    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
-    if (size >= nogil) {
-        Py_BEGIN_ALLOW_THREADS
-        *rc = fn((int)q[1], size, ptrs, NULL);
-        Py_END_ALLOW_THREADS
-    } else {
-        *rc = fn((int)q[1], size, ptrs, NULL);
-    }
-    if (*rc != 0) {
-        Py_DECREF(o);
-        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
-        return NULL;
-    }
-    return o;
+    return run_kernel(q, size, ptrs, NULL, size, nogil, o, rc);
 }
 
 /* (row, column) strides in elements of a matrix BLAS takes as it is: one unit stride and
@@ -181,56 +193,95 @@ static int blas_vector(PyArrayObject *v, int64_t *inc)
     return 0;
 }
 
-/* a Dot step through its kernel (the thunk's `compute` in blas.py, without copies); NULL
- * with no error set when the operands need what compute does (casts, copies, numpy's
- * shape error) */
-static PyObject *dot(const int64_t *q, PyObject *va, PyObject *vb, PyObject *descr, int *rc)
+/* BLAS's M N K and strides (meta) and the product's dims for operands x (nda dims) and y
+ * (ndb dims) of the dtype `descr` that BLAS takes as they are; the product's ndim, or -1
+ * when they need what blas.py's compute does (casts, copies, numpy's shape error) */
+static int blas_layout(const int64_t *q, PyObject *va, PyObject *vb, PyObject *descr,
+                       int64_t *meta, npy_intp *dims)
 {
-    int64_t nda = q[3], ndb = q[4], nogil = q[5];
-    if (Py_TYPE(va) != &PyArray_Type || Py_TYPE(vb) != &PyArray_Type) return NULL;
+    int64_t nda = q[3], ndb = q[4];
+    if (Py_TYPE(va) != &PyArray_Type || Py_TYPE(vb) != &PyArray_Type) return -1;
     PyArrayObject *a = (PyArrayObject *)va, *b = (PyArrayObject *)vb;
     if ((PyObject *)PyArray_DESCR(a) != descr || (PyObject *)PyArray_DESCR(b) != descr ||
             PyArray_NDIM(a) != nda || PyArray_NDIM(b) != ndb)
-        return NULL;
+        return -1;
     int64_t K = PyArray_DIMS(a)[nda - 1], M = 1, N = 1, ars, acs, brs, bcs = 1;
-    if (PyArray_DIMS(b)[0] != K) return NULL;
+    if (PyArray_DIMS(b)[0] != K) return -1;
     if (nda == 2) {
-        if (!blas_matrix(a, &ars, &acs)) return NULL;
+        if (!blas_matrix(a, &ars, &acs)) return -1;
         M = PyArray_DIMS(a)[0];
     } else {
-        if (!blas_vector(a, &acs)) return NULL;
+        if (!blas_vector(a, &acs)) return -1;
         ars = K;
     }
     if (ndb == 2) {
-        if (!blas_matrix(b, &brs, &bcs)) return NULL;
+        if (!blas_matrix(b, &brs, &bcs)) return -1;
         N = PyArray_DIMS(b)[1];
     } else if (!blas_vector(b, &brs)) {
-        return NULL;
+        return -1;
     }
-    npy_intp dims[2];
     int nd = 0;
     if (nda == 2) dims[nd++] = M;
     if (ndb == 2) dims[nd++] = N;
+    const int64_t m[7] = {M, N, K, ars, acs, brs, bcs};
+    memcpy(meta, m, sizeof(m));
+    return nd;
+}
+
+/* a Dot step through its kernel (the thunk's `compute` in blas.py, without copies); NULL
+ * with no error set when the operands need what compute does */
+static PyObject *dot(const int64_t *q, PyObject *va, PyObject *vb, PyObject *descr, int *rc)
+{
+    int64_t meta[7];
+    npy_intp dims[2];
+    int nd = blas_layout(q, va, vb, descr, meta, dims);
+    if (nd < 0) return NULL;
     Py_INCREF(descr);
     PyObject *o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, nd, dims, NULL,
                                        NULL, 0, NULL);
     if (o == NULL) { *rc = -1; return NULL; }
-    const int64_t meta[7] = {M, N, K, ars, acs, brs, bcs};
-    void *ptrs[3] = {PyArray_DATA(a), PyArray_DATA(b), PyArray_DATA((PyArrayObject *)o)};
-    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
-    if (M * N * K >= nogil) {
-        Py_BEGIN_ALLOW_THREADS
-        *rc = fn((int)q[1], 0, ptrs, meta);
-        Py_END_ALLOW_THREADS
-    } else {
-        *rc = fn((int)q[1], 0, ptrs, meta);
-    }
-    if (*rc != 0) {
-        Py_DECREF(o);
-        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
+    void *ptrs[3] = {PyArray_DATA((PyArrayObject *)va), PyArray_DATA((PyArrayObject *)vb),
+                     PyArray_DATA((PyArrayObject *)o)};
+    return run_kernel(q, 0, ptrs, meta, meta[0] * meta[1] * meta[2], q[5], o, rc);
+}
+
+/* a Gemm step (beta z + alpha dot(x, y)) through its kernel: z's copy, or z itself when the
+ * op is in place and z is C-contiguous and writeable (blas.py's compute); NULL with no
+ * error set for what compute does itself (casts, copies, alpha == 0, numpy's errors) */
+static PyObject *gemm(const int64_t *q, PyObject *const *args, PyObject *descr, int *rc)
+{
+    PyObject *vz = args[0], *valpha = args[1], *vbeta = args[4];
+    if (Py_TYPE(vz) != &PyArray_Type ||
+            (PyObject *)PyArray_DESCR((PyArrayObject *)vz) != descr)
+        return NULL;
+    int64_t meta[7];
+    npy_intp dims[2];
+    int nd = blas_layout(q, args[2], args[3], descr, meta, dims);
+    PyArrayObject *z = (PyArrayObject *)vz;
+    if (nd < 0 || PyArray_NDIM(z) != nd || memcmp(PyArray_DIMS(z), dims, sizeof(npy_intp) * nd))
+        return NULL;
+    double alpha = PyFloat_AsDouble(valpha), beta = PyFloat_AsDouble(vbeta);
+    if (PyErr_Occurred()) {              /* not numbers: compute says what they are */
+        PyErr_Clear();
         return NULL;
     }
-    return o;
+    if (alpha == 0) return NULL;
+    PyObject *o;
+    if (q[7] && PyArray_IS_C_CONTIGUOUS(z) && PyArray_ISWRITEABLE(z)) {
+        o = vz;
+        Py_INCREF(o);
+    } else if ((o = PyArray_NewCopy(z, NPY_CORDER)) == NULL) {
+        *rc = -1;
+        return NULL;
+    }
+    double d[2] = {alpha, beta};
+    float f[2] = {(float)alpha, (float)beta};
+    int is_double = PyArray_DESCR(z)->type_num == NPY_DOUBLE;
+    void *ptrs[5] = {PyArray_DATA((PyArrayObject *)args[2]),
+                     PyArray_DATA((PyArrayObject *)args[3]), PyArray_DATA((PyArrayObject *)o),
+                     is_double ? (void *)&d[0] : (void *)&f[0],
+                     is_double ? (void *)&d[1] : (void *)&f[1]};
+    return run_kernel(q, 0, ptrs, meta, meta[0] * meta[1] * meta[2], q[5], o, rc);
 }
 
 /* adjacent dims that are one run in memory for every stride list merged into one
@@ -320,20 +371,7 @@ static PyObject *reduce(const int64_t *q, PyObject *vx, PyObject *in_descr,
     memcpy(m, rshape, sizeof(int64_t) * (size_t)nr); m += nr;
     memcpy(m, rst, sizeof(int64_t) * (size_t)nr);
     void *ptrs[2] = {PyArray_DATA(x), PyArray_DATA((PyArrayObject *)o)};
-    sg_kernel fn = (sg_kernel)(intptr_t)q[0];
-    if (PyArray_SIZE(x) >= nogil) {
-        Py_BEGIN_ALLOW_THREADS
-        *rc = fn((int)q[1], 0, ptrs, meta);
-        Py_END_ALLOW_THREADS
-    } else {
-        *rc = fn((int)q[1], 0, ptrs, meta);
-    }
-    if (*rc != 0) {
-        Py_DECREF(o);
-        PyErr_Format(PyExc_RuntimeError, "symgraph: kernel %d returned %d", (int)q[1], *rc);
-        return NULL;
-    }
-    return o;
+    return run_kernel(q, 0, ptrs, meta, PyArray_SIZE(x), nogil, o, rc);
 }
 
 static PyObject *str_value, *str_acquire, *str_release;
@@ -412,15 +450,21 @@ static PyObject *run(Entry *e, PyObject *const *args)
             slots[outs[0]] = o;
             owned[outs[0]] = 1;
             p = arg + 3 * n_args;
-        } else if (kind == DOT || kind == REDUCE) {
-            const int64_t *arg = kind == DOT ? q + 7 : q + 11 + q[9];
+        } else if (kind == DOT || kind == REDUCE || kind == GEMM) {
+            const int64_t *arg = kind == REDUCE ? q + 11 + q[9] : q + 7 + (kind == GEMM);
             int rc = 0;
-            o = kind == DOT ? dot(q, slots[arg[0]], slots[arg[1]], KEEP(e, q[2]), &rc)
-                            : reduce(q, slots[arg[0]], KEEP(e, q[2]), KEEP(e, q[3]), &rc);
+            if (kind == GEMM) {
+                PyObject *gargs[5];
+                for (int j = 0; j < 5; ++j) gargs[j] = slots[arg[j]];
+                o = gemm(q, gargs, KEEP(e, q[2]), &rc);
+            } else {
+                o = kind == DOT ? dot(q, slots[arg[0]], slots[arg[1]], KEEP(e, q[2]), &rc)
+                                : reduce(q, slots[arg[0]], KEEP(e, q[2]), KEEP(e, q[3]), &rc);
+            }
             if (o == NULL && rc == 0) {
                 PyObject *list = arg_list(slots, arg, n_args);
                 if (list != NULL) {
-                    o = PyObject_CallOneArg(KEEP(e, q[kind == DOT ? 6 : 8]), list);
+                    o = PyObject_CallOneArg(KEEP(e, q[kind == REDUCE ? 8 : 6]), list);
                     if (o == NULL) step_error(e, s, list);
                     Py_DECREF(list);
                 }
@@ -590,6 +634,7 @@ void *sg_entry_new(void *spec_)
         int64_t kind = p[S_KIND], n_args = p[S_NARGS];
         p += S_LEN + p[S_NFREES] + p[S_NOUTS];
         p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args : kind == DOT ? 7 + n_args :
+             kind == GEMM ? 8 + n_args :
              kind == REDUCE ? 11 + p[9] + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
     }
     e->outputs = p;

@@ -311,4 +311,8 @@ def _gemm_thunk(lib, ffi, k, node, prov):
         run(k, 0, [ptr(a), ptr(b), from_buffer(out), from_buffer(scal[:1]),
                    from_buffer(scal[1:])], from_buffer("int64_t[]", meta))
         return out
-    return perform_of(compute)
+    perform = perform_of(compute)
+    # native_entry.py calls kernel k itself for operands BLAS takes as they are
+    perform.gemm = dict(k=k, lib=lib, ffi=ffi, dtype=dtype, nda=nda, ndb=ndb,
+                        inplace=bool(inplace))
+    return perform

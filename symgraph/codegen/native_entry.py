@@ -9,7 +9,8 @@ ndarray, dtype, ndim, static sizes; anything else, and keywords, go to that call
 fallback, before anything has run). Then per step: an Elemwise kernel is called from C,
 with its output allocated there, when its arguments are C-contiguous ndarrays of one shape
 (else the step's ``general``, as the Python inline call does), a Dot's BLAS kernel when
-BLAS takes both operands as they are (else its ``compute``, which copies or casts), a reduction's kernel with the layout its
+BLAS takes both operands as they are (else its ``compute``, which copies or casts), a Gemm's likewise (z copied, or written
+in place when the op is in place), a reduction's kernel with the layout its
 ``compute`` would make (else that ``compute``); other steps call their ``compute`` or
 ``perform``. A step that raises is reported by `run_error` (op, values, the user's line),
 as on the Python path. Shared variables' values are read from their containers after the
@@ -38,7 +39,7 @@ NOGIL_MIN = 16_384
 # take the runner setup.py built when it imports (tests set False to check the cache's)
 USE_INSTALLED = True
 # step kinds (kernels/c/entry.c)
-ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE = 0, 1, 2, 3, 4
+ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM = 0, 1, 2, 3, 4, 5
 
 _runner = None
 _runner_lock = threading.Lock()
@@ -142,6 +143,13 @@ def native_plan(program, n_inputs, single, n_out=None, shared=(), updates=(), co
                 return None
             code += [DOT, *head, address, d["k"], obj(d["dtype"]), d["nda"], d["ndb"],
                      NOGIL_MIN, obj(compute), *ins]
+        elif getattr(perform, "gemm", None) is not None and len(ins) >= 5:
+            g = perform.gemm
+            address = _kernel_address(g)
+            if address is None:
+                return None
+            code += [GEMM, *head, address, g["k"], obj(g["dtype"]), g["nda"], g["ndb"],
+                     NOGIL_MIN, obj(compute), int(g["inplace"]), *ins]
         elif getattr(perform, "reduce", None) is not None and len(ins) == 1:
             r = perform.reduce
             address = _kernel_address(r)

@@ -402,3 +402,46 @@ def test_dot_and_reductions_run_from_c_not_their_compute(monkeypatch):
     np.testing.assert_allclose(got[0], (strided @ b).sum(axis=1))
     np.testing.assert_allclose(got[1], strided.max(axis=0))
     assert len(calls) == 1                  # Dot's compute: BLAS cannot take that operand
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gemm_from_the_runner_in_place_and_copied(dtype, monkeypatch):
+    """An SGD-style update, one in-place Gemm into the shared value (W4's shape), and a Gemm
+    into a copy of z (an input), against numpy, with no call through Gemm's compute."""
+    from symgraph.codegen import blas
+    calls = []
+    real = blas.perform_of
+
+    def counting(compute):
+        def counted(args):
+            calls.append(1)
+            return compute(args)
+        return real(counted)
+    monkeypatch.setattr(blas, "perform_of", counting)
+    rng = np.random.default_rng(4)
+    X, Y = (T.tensor(dtype, shape=(None, None), name=n) for n in "XY")
+    W = symgraph.shared(rng.standard_normal((5, 3)).astype(dtype), name="W")
+    w0 = W.get_value()
+    f = symgraph.function([X, Y], T.sum(Y),
+                          updates=[(W, W - np.asarray(0.1, dtype) * T.dot(X.T, Y))])
+    ops = [str(n.op) for n in f.maker.fgraph.apply_nodes]
+    assert _native(f) and "Gemm{inplace=True}" in ops, ops
+    x, y = rng.standard_normal((8, 5)).astype(dtype), rng.standard_normal((8, 3)).astype(dtype)
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(f(x, y), y.sum(), rtol=tol)
+    np.testing.assert_allclose(W.get_value(), w0 - 0.1 * x.T @ y, rtol=tol, atol=tol)
+    Z, A, B = (T.tensor(dtype, shape=(None, None), name=n) for n in "ZAB")
+    h = symgraph.function([Z, A, B], Z * 0.5 + T.dot(A, B) * 2)
+    assert _native(h) and any("Gemm" in str(n.op) for n in h.maker.fgraph.apply_nodes)
+    z, a, b = (rng.standard_normal(s).astype(dtype) for s in ((4, 3), (4, 6), (6, 3)))
+    z0 = z.copy()
+    np.testing.assert_allclose(h(z, a, b), z * 0.5 + a @ b * 2, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(z, z0)              # the input z is left as it was
+    np.testing.assert_allclose(h(z, a[:, ::2], b[::2]), z * 0.5 + a[:, ::2] @ b[::2] * 2,
+                               rtol=tol, atol=tol)    # a copy for BLAS: Gemm's compute
+    assert len(calls) == 1
+    k = symgraph.function([Z, A, B], Z + T.dot(A, B))  # z an input: Gemm into its copy
+    assert "Gemm{inplace=False}" in [str(n.op) for n in k.maker.fgraph.apply_nodes]
+    np.testing.assert_allclose(k(z, a, b), z + a @ b, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(z, z0)
+    assert len(calls) == 1
