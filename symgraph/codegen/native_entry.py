@@ -2,22 +2,22 @@
 and runs the whole schedule (issue 10, W1).
 
 The runner (``kernels/c/entry.c``) is one module for all functions: the extension
-``symgraph._entry`` that setup.py builds at install time, or, where that did not build, the
-same source built once per compiledir and cached like the kernels. Each function hands it a flat int64 plan of its
-`CProgram`'s schedule. It checks the inputs as the generated Python call does (exact
-ndarray, dtype, ndim, static sizes; anything else, and keywords, go to that call, its
-fallback, before anything has run). Then per step: an Elemwise kernel is called from C,
-with its output allocated there, when its arguments are C-contiguous ndarrays of one shape
-(else the step's ``general``, as the Python inline call does), a Dot's BLAS kernel when
-BLAS takes both operands as they are (else its ``compute``, which copies or casts), a Gemm's likewise (z copied, or written
-in place when the op is in place), a reduction's kernel with the layout its
-``compute`` would make (else that ``compute``); other steps call their ``compute`` or
-``perform``. A step that raises is reported by `run_error` (op, values, the user's line),
-as on the Python path. Shared variables' values are read from their containers after the
-checks; results that could alias are copied and the updates written under the function's
-lock, as `Function._call_general` does. Measured on W1 (``x + 1`` on a 0-d array, one
-core): 1.47 us through the generated Python and one cffi call, 0.25 us here, against
-numpy's own 0.96 us.
+``symgraph._entry`` that setup.py builds at install time, or, where that did not build,
+the same source built once per compiledir and cached like the kernels. Each function
+hands it a flat int64 plan of its `CProgram`'s schedule. It checks the inputs as the
+generated Python call does (exact ndarray, dtype, ndim, static sizes; anything else, and
+keywords, go to that call, its fallback, before anything has run). Then per step: an
+Elemwise kernel is called from C, with its output allocated there, when its arguments are
+C-contiguous ndarrays of one shape (else the step's ``general``, as the Python inline call
+does); a Dot's or Gemm's BLAS kernel when BLAS takes both operands as they are (a Gemm
+into z itself when in place, else into z's copy; else their ``compute``, which copies or
+casts); a reduction's kernel with the layout its ``compute`` would make (else that
+``compute``); other steps call their ``compute`` or ``perform``. A step that raises is
+reported by `run_error` (op, values, the user's line), as on the Python path. Shared
+variables' values are read from their containers after the checks; results that could
+alias are copied and the updates written under the function's lock, as
+`Function._call_general` does. Measured on W1 (``x + 1`` on a 0-d array, one core): 1.47
+us through the generated Python and one cffi call, 0.25 us here, against numpy's own 0.96.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ USE_INSTALLED = True
 ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM = 0, 1, 2, 3, 4, 5
 
 _runner = None
+_runner_failed = None        # why the runner could not be built (no second try)
 _runner_lock = threading.Lock()
 
 
@@ -193,8 +194,13 @@ def entry_for(program, n_inputs, single, fallback, **results):
     if plan is None:
         return None
     code, keep = plan
+    global _runner_failed
+    if _runner_failed is not None:
+        return None
     try:
         new = _runner_new()
-    except cache.CompileError:
+    except (cache.CompileError, OSError) as e:
+        # no compiler, a read-only or full compiledir: the Python call is as correct
+        _runner_failed = e
         return None
     return new((fallback, keep, code))

@@ -445,3 +445,27 @@ def test_gemm_from_the_runner_in_place_and_copied(dtype, monkeypatch):
     np.testing.assert_allclose(k(z, a, b), z + a @ b, rtol=tol, atol=tol)
     np.testing.assert_array_equal(z, z0)
     assert len(calls) == 1
+
+
+def test_a_runner_that_cannot_be_built_leaves_the_python_call(monkeypatch, fresh_compiledir):
+    """No installed runner and a compiledir it cannot write: functions still compile and run
+    through their Python call, and the build is not tried again for each function."""
+    from symgraph.codegen import native_entry
+    tries = []
+
+    def refuse(*args, **kwargs):
+        tries.append(1)
+        raise cache.CompiledirError("read-only compiledir (simulated)")
+    monkeypatch.setattr(native_entry, "USE_INSTALLED", False)
+    monkeypatch.setattr(native_entry, "_runner", None)
+    monkeypatch.setattr(native_entry, "_runner_failed", None)
+    real = cache.get_module
+    monkeypatch.setattr(cache, "get_module", lambda source, cdef, flags, link_flags=(),
+                        label="kernels": refuse() if label == "runtime" else
+                        real(source, cdef, flags, link_flags, label))
+    x = T.dvector("x")
+    fs = [symgraph.function([x], x * k + 1) for k in (2.0, 3.0)]
+    for k, f in zip((2.0, 3.0), fs):
+        assert not _native(f)
+        np.testing.assert_array_equal(f(np.ones(3)), np.full(3, k + 1))
+    assert tries == [1]
