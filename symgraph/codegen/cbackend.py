@@ -25,7 +25,8 @@ Choices (measured on the 2-core AVX2 build machine, see ../shared/MEASUREMENTS.m
 - The scalar expression comes from each op's ``c_expr``; `_SPELLINGS` gives the C spelling
   where C's semantics differ from numpy's (floor division and modulo of ints and floats with
   Python's signs, min/max NaN propagation, sign, abs of ints, bool invert, sigmoid and
-  softplus helpers in ``kernels/c/prelude.c.j2``). Inputs are cast to the dtype numpy
+  softplus helpers in ``kernels/c/prelude.c.j2``) or where another spelling is faster at
+  the same accuracy (float64 tanh through expm1). Inputs are cast to the dtype numpy
   computes in, and ``<tgmath.h>`` picks the float32 functions (expf, ...) for float32.
 - Other kernels, each in its own module: reductions (`reduce_c`, ``reduce.c.j2``), Dot
   through numpy's own OpenBLAS by function pointers (`blas`, ``gemm.c.j2``), softmax and
@@ -223,6 +224,12 @@ def _default(sop, args, dts, out):
     return sop.c_expr.format(*(_cast(a, d, out) for a, d in zip(args, dts)))
 
 
+def _tanh(sop, args, dts, out):
+    if out == "float64":
+        return f"sg_tanh_double({_cast(args[0], dts[0], out)})"
+    return _default(sop, args, dts, out)
+
+
 def _minmax(helper):
     spell_f = _float_helper(helper)
 
@@ -260,7 +267,7 @@ _SPELLINGS = {
     "Switch": _switch, "Second": _second, "Cast": _cast_op, "Pow": _pow,
     "Floor": _int_identity, "Ceil": _int_identity, "Trunc": _int_identity,
     "Round": _int_identity,
-    "Gamma": _float_helper("gamma"), "Sigmoid": _float_helper("sigmoid"), "Softplus": _float_helper("softplus"),
+    "Tanh": _tanh, "Gamma": _float_helper("gamma"), "Sigmoid": _float_helper("sigmoid"), "Softplus": _float_helper("softplus"),
     "Erfinv": _unsupported, "Psi": _unsupported, "TriGamma": _unsupported,
     "Real": _unsupported, "Imag": _unsupported, "Conj": _unsupported,
 }

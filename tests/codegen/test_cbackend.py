@@ -121,6 +121,20 @@ def test_nan_inf_signed_zero_like_numpy(compiledir):
                                           err_msg=str(outs[k].owner.op))
 
 
+def test_float64_tanh_through_expm1_within_a_few_ulp_at_every_magnitude(compiledir):
+    # the C spelling is -e/(e+2), e = expm1(-2|x|): check it where that formula could lose
+    # digits (tiny and subnormal x, |x| near 0.5 and 20, large x) against numpy's tanh
+    x = T.dvector("x")
+    mags = np.concatenate([10.0 ** np.arange(-310, 4, 0.25), [5e-324, 0.5, 19.0, 20.0,
+                                                              22.0, 710.0, 1e308]])
+    a = np.concatenate([mags, -mags, RNG.uniform(-25, 25, 4001)])
+    got = symgraph.function([x], T.tanh(x), mode="FAST_RUN")(a)
+    want = np.tanh(a)
+    ulp = np.spacing(np.abs(want))
+    assert np.all(np.abs(got - want) <= 4 * ulp), a[np.argmax(np.abs(got - want) / ulp)]
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_integer_overflow_division_by_zero_and_min_over_minus_one(compiledir):
     outs, ins, vals = [], [], []
     for dtype in ["int8", "int32", "int64", "uint8"]:
