@@ -17,6 +17,13 @@ def _user_cache_dir() -> str:
     return os.path.join(base, "symgraph")
 
 
+def _nonneg_int(value) -> int:
+    v = int(value)
+    if v < 0:
+        raise ValueError(f"expected a count >= 0, got {value!r}")
+    return v
+
+
 def _bool(value) -> bool:
     if isinstance(value, str):
         if value.lower() in ("1", "true", "yes", "on"):
@@ -54,6 +61,9 @@ _FLAGS = {
                                  {"low", "high"}),
     "quiet": _Flag(False, "no progress lines on stderr", convert=_bool),
     "openmp": _Flag(True, "use OpenMP threads for large loops", convert=_bool),
+    "alloc_cache_mb": _Flag(256, "MiB of freed large (>= 32 MiB) outputs of compiled "
+                            "functions kept to be reused by the next calls (0: none); the "
+                            "latest compile's value holds", convert=_nonneg_int),
     "on_opt_error": _Flag("warn", "what a failing rewrite does", {"warn", "raise", "ignore"}),
 }
 
@@ -82,6 +92,11 @@ class Config:
 
     def __repr__(self):
         return "\n".join(f"{k} = {self._values[k]!r}  # {_FLAGS[k].doc}" for k in sorted(_FLAGS))
+
+    def change_flags(self, **flags):
+        """``with symgraph.config.change_flags(floatX='float32'): ...`` (as Theano's and
+        PyTensor's config objects): the module-level `change_flags`."""
+        return change_flags(**flags)
 
     def apply_flag_string(self, flags: str, source: str = "SYMGRAPH_FLAGS"):
         for item in filter(None, (s.strip() for s in flags.split(","))):

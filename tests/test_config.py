@@ -79,6 +79,12 @@ def test_change_flags_as_context_restores_on_exit_and_on_error():
     assert config.floatX == "float64"
 
 
+def test_change_flags_through_the_config_object_as_the_api_spells_it():
+    with symgraph.config.change_flags(floatX="float32", alloc_cache_mb="16") as cfg:
+        assert cfg is config and config.floatX == "float32" and config.alloc_cache_mb == 16
+    assert config.floatX == "float64" and config.alloc_cache_mb == 256
+
+
 def test_change_flags_as_decorator():
     @change_flags(floatX="float32")
     def make():

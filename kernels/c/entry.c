@@ -12,8 +12,16 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_22_API_VERSION     /* PyDataMem_SetHandler */
 #include <numpy/arrayobject.h>
+#include <pythread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#if NPY_ABI_VERSION < 0x02000000                    /* numpy < 2: no accessor */
+#define PyDataType_ELSIZE(descr) ((descr)->elsize)
+#endif
 
 typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
 
@@ -97,6 +105,118 @@ static void step_error(const Entry *e, int64_t s, PyObject *args)
     PyErr_Restore(type, value, tb);
 }
 
+/* -- large outputs in reused memory ---------------------------------------------------
+ * A block over 32 MiB is a fresh mmap on every glibc malloc (smaller ones come back from
+ * its heap once one was freed), and the kernel that first writes it also pays the page
+ * faults and the zeroing of every page (W2's 80 MB output: 64 -> 54 ms on one thread,
+ * 34-38 -> 27 ms on two, when the memory is reused). So outputs of at least POOL_MIN
+ * bytes are allocated through a numpy memory handler whose free keeps the block (up to
+ * POOL_SLOTS blocks and pool_cap bytes, config.alloc_cache_mb) and whose next malloc of
+ * the same size takes it back. The arrays stay ordinary (they own their data; numpy
+ * frees through the handler they were made with). Below 32 MiB the pool measured no
+ * gain (W5's 32 MB products: 1 % slower). */
+#define POOL_MIN ((size_t)32 << 20)
+#define POOL_SLOTS 8
+static struct { void *p; size_t n; } pool[POOL_SLOTS];
+static int pool_len;
+static size_t pool_bytes, pool_cap;
+static PyThread_type_lock pool_lock;
+static PyObject *pool_handler;          /* the capsule numpy's SetHandler takes */
+
+static void *pool_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK);
+    for (int i = 0; i < pool_len; ++i) {
+        if (pool[i].n == n) {
+            void *p = pool[i].p;
+            pool[i] = pool[--pool_len];
+            pool_bytes -= n;
+            PyThread_release_lock(pool_lock);
+            return p;
+        }
+    }
+    PyThread_release_lock(pool_lock);
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, n ? n : 1)) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE);       /* as numpy's own allocator does for large arrays */
+#endif
+    return p;
+}
+
+static void *pool_calloc(void *ctx, size_t k, size_t size)
+{
+    (void)ctx;
+    return calloc(k, size);
+}
+
+static void *pool_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return realloc(p, n);
+}
+
+/* with the lock held: free blocks until the pool fits `cap` */
+static void pool_trim(size_t cap)
+{
+    while (pool_len && pool_bytes > cap) {
+        --pool_len;
+        pool_bytes -= pool[pool_len].n;
+        free(pool[pool_len].p);
+    }
+}
+
+static void pool_free(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    if (p == NULL) return;
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK);
+    if (n >= POOL_MIN && n <= pool_cap) {
+        while (pool_len == POOL_SLOTS || pool_bytes + n > pool_cap) {
+            /* the oldest blocks make room: the newest sizes are the ones in use */
+            pool_bytes -= pool[0].n;
+            free(pool[0].p);
+            memmove(pool, pool + 1, sizeof(pool[0]) * (size_t)--pool_len);
+        }
+        pool[pool_len].p = p;
+        pool[pool_len++].n = n;
+        pool_bytes += n;
+        p = NULL;
+    }
+    PyThread_release_lock(pool_lock);
+    free(p);
+}
+
+static PyDataMem_Handler pool_mem = {
+    "symgraph_reuse", 1, {NULL, pool_malloc, pool_calloc, pool_realloc, pool_free}};
+
+/* a new C-contiguous array; through the reusing handler when it is large */
+static PyObject *new_array(PyObject *descr, int nd, npy_intp *dims)
+{
+    size_t n = (size_t)PyDataType_ELSIZE((PyArray_Descr *)descr);
+    for (int d = 0; d < nd; ++d) n *= (size_t)dims[d];
+    Py_INCREF(descr);                           /* PyArray_NewFromDescr steals it */
+    if (n < POOL_MIN || n > pool_cap)
+        return PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, nd, dims, NULL,
+                                    NULL, 0, NULL);
+    PyObject *old = PyDataMem_SetHandler(pool_handler);
+    if (old == NULL) {
+        Py_DECREF(descr);
+        return NULL;
+    }
+    PyObject *o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, nd, dims, NULL,
+                                       NULL, 0, NULL);
+    PyObject *ours = PyDataMem_SetHandler(old);
+    Py_DECREF(old);
+    if (ours == NULL) {
+        Py_XDECREF(o);
+        return NULL;
+    }
+    Py_DECREF(ours);
+    return o;
+}
+
 /* kernel q[1] through sg_run at q[0] filling `o`, without the GIL when `work` (elements,
  * multiply-adds) reaches `nogil`: o, or NULL with o released and the error set when the
  * kernel reports one */
@@ -151,9 +271,7 @@ static PyObject *elemwise(const int64_t *q, const int64_t *arg, int64_t n_args,
             1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
             1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
             1, 1, 1, 1, 1, 1, 1, 1};
-        Py_INCREF(descr);                           /* PyArray_NewFromDescr steals it */
-        o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, (int)nd,
-                                 (npy_intp *)(dims ? dims : ones), NULL, NULL, 0, NULL);
+        o = new_array(descr, (int)nd, (npy_intp *)(dims ? dims : ones));
         if (o == NULL) { *rc = -1; return NULL; }
     }
     void *ptrs[n_args + 1];
@@ -236,9 +354,7 @@ static PyObject *dot(const int64_t *q, PyObject *va, PyObject *vb, PyObject *des
     npy_intp dims[2];
     int nd = blas_layout(q, va, vb, descr, meta, dims);
     if (nd < 0) return NULL;
-    Py_INCREF(descr);
-    PyObject *o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)descr, nd, dims, NULL,
-                                       NULL, 0, NULL);
+    PyObject *o = new_array(descr, nd, dims);
     if (o == NULL) { *rc = -1; return NULL; }
     void *ptrs[3] = {PyArray_DATA((PyArrayObject *)va), PyArray_DATA((PyArrayObject *)vb),
                      PyArray_DATA((PyArrayObject *)o)};
@@ -348,9 +464,7 @@ static PyObject *reduce(const int64_t *q, PyObject *vx, PyObject *in_descr,
         kst[nk++] = st[d];
         out_dims[out_nd++] = dims[d];
     }
-    Py_INCREF(out_descr);
-    PyObject *o = PyArray_NewFromDescr(&PyArray_Type, (PyArray_Descr *)out_descr, out_nd,
-                                       out_dims, NULL, NULL, 0, NULL);
+    PyObject *o = new_array(out_descr, (int)out_nd, out_dims);
     if (o == NULL) { *rc = -1; return NULL; }
     int64_t item = PyArray_ITEMSIZE((PyArrayObject *)o);
     for (int64_t d = nk - 1; d >= 0; --d) {        /* the output's C strides, kept dims */
@@ -596,8 +710,8 @@ static PyTypeObject EntryType = {
     .tp_free = PyObject_GC_Del,
 };
 
-/* (fallback, keep, code bytes) -> a new entry, with the GIL held (symgraph._entry.new, or
- * ctypes for the runner built into the compile cache) */
+/* (fallback, keep, code bytes, reuse cap in bytes) -> a new entry, with the GIL held
+ * (symgraph._entry.new, or ctypes for the runner built into the compile cache) */
 void *sg_entry_new(void *spec_)
 {
     static int ready = 0;
@@ -608,10 +722,20 @@ void *sg_entry_new(void *spec_)
         str_acquire = PyUnicode_InternFromString("acquire");
         str_release = PyUnicode_InternFromString("release");
         if (!str_value || !str_acquire || !str_release) return NULL;
+        pool_lock = PyThread_allocate_lock();
+        pool_handler = PyCapsule_New(&pool_mem, "mem_handler", NULL);
+        if (pool_lock == NULL || pool_handler == NULL) return NULL;
         ready = 1;
     }
     PyObject *fallback, *keep, *code;
-    if (!PyArg_ParseTuple(spec, "OO!S", &fallback, &PyTuple_Type, &keep, &code)) return NULL;
+    Py_ssize_t cap;
+    if (!PyArg_ParseTuple(spec, "OO!Sn", &fallback, &PyTuple_Type, &keep, &code, &cap))
+        return NULL;
+    /* the reuse cap of the latest compile holds for every function */
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK);
+    pool_cap = cap > 0 ? (size_t)cap : 0;
+    pool_trim(pool_cap);
+    PyThread_release_lock(pool_lock);
     Entry *e = PyObject_GC_New(Entry, &EntryType);
     if (e == NULL) return NULL;
     e->n_code = PyBytes_GET_SIZE(code) / (Py_ssize_t)sizeof(int64_t);
@@ -650,7 +774,8 @@ static PyObject *entry_new(PyObject *self, PyObject *spec)
 }
 
 static PyMethodDef entry_methods[] = {
-    {"new", entry_new, METH_O, "new((fallback, keep, plan bytes)) -> a native entry"},
+    {"new", entry_new, METH_O,
+     "new((fallback, keep, plan bytes, reuse cap)) -> a native entry"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef entry_module = {

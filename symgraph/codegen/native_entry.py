@@ -29,6 +29,7 @@ import threading
 import numpy as np
 
 from . import cache
+from ..config import config
 from .executor import run_error
 
 __all__ = ["entry_for", "native_plan"]
@@ -203,4 +204,4 @@ def entry_for(program, n_inputs, single, fallback, **results):
         # no compiler, a read-only or full compiledir: the Python call is as correct
         _runner_failed = e
         return None
-    return new((fallback, keep, code))
+    return new((fallback, keep, code, config.alloc_cache_mb << 20))
