@@ -12,6 +12,20 @@
 """
 from .builder import foldl, foldr, map, reduce, scan, until  # noqa: F401
 from .op import Scan  # noqa: F401
-from . import fold, rewrites, sink  # noqa: F401  (register the scan rewrites)
+from ..ops.reduce import Sum
+from ..opt.engine import local_rule
+from .fold import scan_fold_sum
+from .rewrites import (scan_hoist_accumulator, scan_hoist_seq_dot, scan_merge, scan_prune_ys,
+                       scan_save_mem)
+from .sink import scan_sink_seq_elemwise
+
+# one place, in the order the engine tries them
+for _rule, _op, _tag in ((scan_fold_sum, Sum, "fold_sum"), (scan_merge, Scan, "merge_scans"),
+                         (scan_save_mem, Scan, "save_mem"), (scan_prune_ys, Scan, "prune_ys"),
+                         (scan_hoist_seq_dot, Scan, "hoist_seq_dot"),
+                         (scan_hoist_accumulator, Scan, "hoist_accumulator"),
+                         (scan_sink_seq_elemwise, Scan, "sink_seq_elemwise")):
+    local_rule(("specialize", "fuse"), _op, name=_rule.__name__, tags=("scan", _tag))(_rule)
+del _rule, _op, _tag
 
 __all__ = ["scan", "until", "map", "reduce", "foldl", "foldr", "Scan"]

@@ -171,13 +171,3 @@ def _fold(fgraph, node, loop, expr, params, holders):
         return None
     repl[node.outputs[0]] = res[nc]
     return repl
-
-
-try:
-    from ..opt.engine import local_rule
-except ImportError:  # the rewrite engine is not part of this build
-    local_rule = None
-
-if local_rule is not None:
-    local_rule(("specialize", "fuse"), Sum, name="scan_fold_sum",
-               tags=("scan", "fold_sum"))(scan_fold_sum)

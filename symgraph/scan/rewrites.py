@@ -444,21 +444,3 @@ def scan_hoist_accumulator(fgraph, node):
             return None
         result[node.outputs[j]] = total
     return {o: n for o, n in result.items() if fgraph.clients.get(o)}
-
-
-try:
-    from ..opt.engine import local_rule
-except ImportError:  # the rewrite engine is not part of this build
-    local_rule = None
-
-if local_rule is not None:
-    local_rule(("specialize", "fuse"), Scan, name="scan_merge",
-               tags=("scan", "merge_scans"))(scan_merge)
-    local_rule(("specialize", "fuse"), Scan, name="scan_save_mem",
-               tags=("scan", "save_mem"))(scan_save_mem)
-    local_rule(("specialize", "fuse"), Scan, name="scan_prune_ys",
-               tags=("scan", "prune_ys"))(scan_prune_ys)
-    local_rule(("specialize", "fuse"), Scan, name="scan_hoist_seq_dot",
-               tags=("scan", "hoist_seq_dot"))(scan_hoist_seq_dot)
-    local_rule(("specialize", "fuse"), Scan, name="scan_hoist_accumulator",
-               tags=("scan", "hoist_accumulator"))(scan_hoist_accumulator)

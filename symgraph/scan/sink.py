@@ -204,13 +204,3 @@ def _row_type(v):
 
 class _TooBig(Exception):
     pass
-
-
-try:
-    from ..opt.engine import local_rule
-except ImportError:  # the rewrite engine is not part of this build
-    local_rule = None
-
-if local_rule is not None:
-    local_rule(("specialize", "fuse"), Scan, name="scan_sink_seq_elemwise",
-               tags=("scan", "sink_seq_elemwise"))(scan_sink_seq_elemwise)
