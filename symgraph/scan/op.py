@@ -223,7 +223,7 @@ class Scan(Op):
             return False
         # the carries run in contiguous buffers of their own (the loop writes into them)
         starts = [np.array(c, order="C") for c in carries]
-        plan = plan_for(fn.program, [s[0] for s in seqs] + starts + list(params))
+        plan = plan_for(fn.program, [s[0, ...] for s in seqs] + starts + list(params))
         if plan is None:
             return False
         out_types = [o.type.numpy_dtype for o in node.outputs]
@@ -265,9 +265,11 @@ class Scan(Op):
             shape, dtype = got[nc + k]
             y = stack((n,) + shape, dtype)
             ys.append(y)
-            row = y[0].nbytes if n else 0
-            copies.append((nc + k, (0, addr(y[n - 1]), -row, 0) if self.rev_ys[k] else
-                           (0, addr(y), row, 0)))
+            row = y.strides[0] if n else 0
+            # the last row's address as a number: y[n - 1] of a vector is a numpy scalar,
+            # a copy whose address the loop must never write
+            copies.append((nc + k, (0, addr(y) + (n - 1) * row, -row, 0) if self.rev_ys[k]
+                           else (0, addr(y), row, 0)))
         done, failed = loop(plan, n, patches, copies, stop)
         for a in made:
             if a.nbytes >= REUSE_MIN_BYTES:

@@ -136,6 +136,35 @@ def test_outputs_not_fed_back(native_calls):
     assert native_calls[0] == 1
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_scalar_steps_over_a_vector(native_calls, dtype):
+    # a vector's rows are numpy scalars, not arrays: the step is still planned (0-d
+    # views), and its gradient's loop too
+    x, h0, a = T.vector("x", dtype=dtype), T.scalar("h0", dtype=dtype), \
+        T.scalar("a", dtype=dtype)
+    hs, _ = symgraph.scan(lambda xt, h, a: h * a + xt, sequences=x, outputs_info=h0,
+                          non_sequences=a)
+    v = (np.arange(1, 8) % 4).astype(dtype)
+    got = _three_ways([x, h0, a], [hs, hs[-1]], [v, dtype_one(dtype), dtype_one(dtype) * 2],
+                      rtol=1e-6 if dtype == "float32" else 1e-12)
+    want, h = [], 1
+    for t in v:
+        h = h * 2 + t
+        want.append(h)
+    np.testing.assert_array_equal(got[0], np.array(want, dtype))
+    assert native_calls[0] == 1
+    if dtype == "int64":
+        return
+    g = grad(hs.sum(), [x, h0, a])
+    _three_ways([x, h0, a], g, [v, dtype_one(dtype), np.asarray(0.5, dtype)],
+                rtol=1e-5 if dtype == "float32" else 1e-12)
+    assert native_calls[0] >= 3
+
+
+def dtype_one(dtype):
+    return np.asarray(1, dtype)
+
+
 @pytest.mark.parametrize("steps", [1, 4, 5])
 def test_states_kept_at_their_end_and_swapped(native_calls, steps):
     # only the last values are read: the loop keeps them in ping-pong buffers; the first
