@@ -48,8 +48,11 @@ static void sg_inc(char *dst, const char *src, int64_t nd, const int64_t *m)
 {
     const int64_t code = m[0], set = m[1];
     const int64_t *shape = m + 2, *ds = m + 2 + nd, *ss = m + 2 + 2 * nd;
-    int64_t idx[32] = {0}, total = 1;
-    for (int64_t d = 0; d < nd; ++d) total *= shape[d];
+    int64_t idx[32], total = 1;
+    for (int64_t d = 0; d < nd; ++d) {
+        total *= shape[d];
+        idx[d] = 0;
+    }
     for (int64_t i = 0; i < total; ++i) {
         if (code == 0) {
             double *o = (double *)dst;

@@ -8,9 +8,12 @@ static void k0_strided(int64_t ndim, const int64_t *shape, void **data)
     /* shape[ndim], then the byte strides of each operand (inputs, output): ndim each */
     const int64_t *st = shape + ndim;
     char *p[3];
-    int64_t idx[SG_MAXDIM] = {0};
+    int64_t idx[SG_MAXDIM];         /* not `= {0}`: a 512-byte memset a call */
     for (int k = 0; k < 3; ++k) p[k] = (char *)data[k];
-    for (int64_t d = 0; d < ndim; ++d) if (shape[d] == 0) return;
+    for (int64_t d = 0; d < ndim; ++d) {
+        if (shape[d] == 0) return;
+        idx[d] = 0;
+    }
     const int64_t n = shape[ndim - 1];
     const int64_t t0 = st[0 * ndim + ndim - 1];
     const double s1 = *(const double *)p[1];
