@@ -25,7 +25,6 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.machinery
-import io
 import importlib.util
 import json
 import os
@@ -275,6 +274,7 @@ def _discard(entry):
 
 def _build(entry, key, parts, source, cdef, flags, link_flags, cc, label):
     import cffi
+    from cffi import recompiler
     name = _module_name(key)
     tmp = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=os.path.dirname(entry))
     try:
@@ -284,8 +284,11 @@ def _build(entry, key, parts, source, cdef, flags, link_flags, cc, label):
         ffi.cdef(cdef)
         ffi.set_source(name, source)
         cfile = os.path.join(tmp, name + ".c")
-        with contextlib.redirect_stdout(io.StringIO()):
-            ffi.emit_c_code(cfile)
+        # emit_c_code without its "generating ..." line; not by redirecting sys.stdout,
+        # which is the whole process's: a build in another thread (scan and ifelse bodies
+        # compile beside their outer function) restored the wrong stream and muted it
+        recompiler.recompile(ffi, name, source, c_file=cfile, call_c_compiler=False,
+                             uses_ffiplatform=False, compiler_verbose=0)
         binary = name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
         cmd = [cc, *flags, "-I", sysconfig.get_paths()["include"], cfile,
                "-o", os.path.join(tmp, binary), *link_flags]

@@ -691,6 +691,32 @@ def _uses_blas(fgraph):
                type(n.op).__module__.endswith(".linalg") for n in fgraph.apply_nodes)
 
 
+def _start_inner_compiles(fgraph, mode):
+    """Compile the inner functions of the nodes holding inner graphs (scan, ifelse) in
+    threads while this module renders and builds: each is a module of its own, and their
+    gcc runs beside this one's (W5's three modules: 1.45 -> 0.85 s cold on two cores).
+    The executor's ``prepare_perform`` then finds them compiled, or waits on the inner
+    graph's lock; a worker that failed leaves nothing behind, and the executor compiles
+    again in the caller's thread, raising there. Not with a profile (its compile split is
+    kept per thread) nor on one core. Returns the join."""
+    nodes = [n for n in fgraph.toposort() if hasattr(n.op, "prepare_perform")]
+    cpus = os.cpu_count() or 1
+    if not nodes or cpus < 2 or mode.profile:
+        return lambda: None
+    from concurrent.futures import ThreadPoolExecutor
+
+    def compile_inner(node):
+        try:
+            node.op.prepare_perform(node, mode)
+        except Exception:       # the caller's thread compiles it again and raises
+            pass
+    pool = ThreadPoolExecutor(max_workers=min(len(nodes), cpus),
+                              thread_name_prefix="symgraph-inner")
+    for node in nodes:
+        pool.submit(compile_inner, node)
+    return lambda: pool.shutdown(wait=True)
+
+
 def build_program(fgraph, mode, plan=None):
     """A CProgram for `fgraph` (a PyProgram when no node has a C kernel). Sets
     ``fgraph.placement``. Raises cache.NoCompilerError / CompileError when gcc fails.
@@ -698,6 +724,14 @@ def build_program(fgraph, mode, plan=None):
     `plan`: the ``program.plan`` an earlier build of this very graph recorded (the graph
     cache keeps it): the kernels' module is then loaded by its key, with no rendering,
     when it is still on disk (`replay.program_from_plan`)."""
+    join = _start_inner_compiles(fgraph, mode)
+    try:
+        return _build_program(fgraph, mode, plan)
+    finally:
+        join()
+
+
+def _build_program(fgraph, mode, plan):
     if plan is not None:
         from .replay import program_from_plan
         prog = program_from_plan(fgraph, mode, plan)
