@@ -644,6 +644,67 @@ class IfElseLazyTrue(IfElseLazy):
     cond = True
 
 
+# -- W9 ----------------------------------------------------------------------------------
+
+class ScanStep(Workload):
+    """A scan's cost per step when the step is nothing: h_t = h_{t-1} * a + x_t over a
+    vector's scalars (no target in issue 10; the per-step overhead users see)."""
+    key, title, unit = "W9", "scan per-step overhead: h = h*a + x_t over scalars", "us"
+    rtol = 1e-12
+
+    def setup_data(self):
+        self.T = 10_000 if self.quick else 100_000
+        self.per_step = self.T
+        self.title += f", T={self.T}, per step"
+        self.x = self.rng.standard_normal(self.T)
+
+    def numpy(self):
+        x = self.x
+
+        def step():
+            hs = np.empty_like(x)
+            h = 0.0
+            for t in range(len(x)):
+                h = h * 0.5 + x[t]
+                hs[t] = h
+            return hs
+        return step
+
+    def symgraph(self):
+        sg = _symgraph()
+        import symgraph.tensor as T
+        xs, a = T.dvector("x"), T.dscalar("a")
+        hs, _ = sg.scan(lambda xt, h, a: h * a + xt, sequences=xs,
+                        outputs_info=T.constant(np.float64(0.0)), non_sequences=a)
+        f = sg.function([xs, a], hs)
+        return lambda: f(self.x, 0.5)
+
+    def jax(self):
+        jax = _jax()
+
+        def body(h, xt):
+            h = h * 0.5 + xt
+            return h, h
+        f = jax.jit(lambda x: jax.lax.scan(body, 0.0 * x[0], x)[1])
+        x = jax.device_put(self.x)
+        return lambda: np.asarray(f(x).block_until_ready())
+
+    def _pt(self, linker):
+        pytensor, mode = _pytensor(linker)
+        import pytensor.tensor as pt
+        xs, a = pt.dvector("x"), pt.dscalar("a")
+        hs, _ = pytensor.scan(lambda xt, h, a: h * a + xt, sequences=xs,
+                              outputs_info=pt.constant(np.float64(0.0)), non_sequences=a)
+        f = pytensor.function([xs, a], hs, mode=mode)
+        return lambda: f(self.x, 0.5)
+
+    def pytensor_c(self):
+        return self._pt("c")
+
+    def pytensor_numba(self):
+        return self._pt("numba")
+
+
 WORKLOADS = {w.key: w for w in (CallOverhead, FusedElemwise, SoftmaxXent, MLPStep,
                                 ElmanRNN, Hessian, CompileTime, CompileTimeMLP, IfElseLazy,
-                                IfElseLazyTrue)}
+                                IfElseLazyTrue, ScanStep)}
