@@ -16,4 +16,4 @@ with open(SOURCE, "rb") as f:
 setup(ext_modules=[Extension(
     "symgraph._entry", [SOURCE], include_dirs=[numpy.get_include()],
     define_macros=[("SG_ENTRY_EXTENSION", "1"), ("SG_ENTRY_SHA256", f'"{sha}"')],
-    extra_compile_args=["-O2", "-w"], optional=True)])
+    extra_compile_args=["-O2", "-Wall", "-Werror=implicit-function-declaration"], optional=True)])

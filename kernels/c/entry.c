@@ -33,7 +33,8 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *   step    kind n_args n_outs n_frees free... out... then by kind:
  *           ELEMWISE fn k inplace descr ndim nogil general n_ins, the n_ins argument
  *                    slots (general's arguments), then per kernel argument (n_args)
- *                    kind (0 slot, 1 raw pointer) value full
+ *                    kind (0 slot, 1 raw pointer) value flags (bit 0: not of all-1
+ *                    shape; bit 1 + d: its type's dim d is 1, d < 32)
  *           DOT      fn k descr nda ndb nogil compute, then the two argument slots: the
  *                    kernel with BLAS's M N K and strides when both operands are ndarrays
  *                    of the output's dtype that BLAS takes as they are (else compute)
@@ -46,6 +47,10 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *                    dtype (else compute)
  *           COMPUTE  callable, then the argument slots: out = callable([args])
  *           PERFORM  callable node, then the argument slots: callable(node, [args], cells)
+ *           DIMSHUFFLE callable node in_ndim out_ndim order... (-1: a new dim of 1) n_drop
+ *                    drop..., then the argument slot: the view made here when the
+ *                    argument is an ndarray of in_ndim dims whose dropped dims are 1
+ *                    (else PERFORM's call, which raises the error)
  *                                                                         n_steps times
  *   result  slot, then copy (1: the caller gets a copy)     n_out + n_updates times
  *   update  container: .value = the result after the outputs         n_updates times
@@ -54,7 +59,7 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  * entry's `keep` tuple, whose item 0 is on_error(step, [args], exception), which raises
  * the error to report, and item 1 copy(value) for results not ndarrays. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_SHARED, H_UPDATES, H_LEN };
-enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM };
+enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM, DIMSHUFFLE };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
@@ -239,29 +244,100 @@ static PyObject *run_kernel(const int64_t *q, int64_t n, void **ptrs, const int6
     return o;
 }
 
-/* an Elemwise step through its kernel when the arguments are ndarrays, C-contiguous (or
- * 0-d) and the full ones of one shape, as the generated Python's inline call; else NULL
- * with no error set, and the step runs its `general` */
+#define EW_MAXDIM 32                 /* the strided call's stack arrays; above: `general` */
+
+/* an Elemwise step whose operands broadcast, or are views, through its strided kernel
+ * (meta: the output's shape, then each operand's byte strides, 0 along a broadcast dim;
+ * cbackend.py's `general`): the operands are ndarrays of the step's ndim, a dim differs
+ * from the output's only where it is 1 and the operand's type says so (flags bit 1 + d),
+ * an in-place output has the output's shape; else NULL with no error set, and `general`
+ * runs (and raises numpy's or the runtime-broadcast error) */
+static PyObject *elemwise_strided(const int64_t *q, const int64_t *arg, int64_t n_args,
+                                  PyObject **slots, PyObject *descr, int *rc)
+{
+    const int64_t inplace = q[2], nd = q[4], nogil = q[5];
+    const int64_t *ins = q + 8;
+    if (nd > EW_MAXDIM) return NULL;
+    npy_intp shape[EW_MAXDIM];
+    for (int64_t d = 0; d < nd; ++d) shape[d] = 1;
+    for (int64_t j = 0; j < n_args; ++j) {
+        const int64_t *a = arg + 3 * j;
+        if (a[0]) continue;
+        const npy_intp *dims = PyArray_DIMS((PyArrayObject *)slots[a[1]]);
+        for (int64_t d = 0; d < nd; ++d) {
+            if (dims[d] == shape[d] || dims[d] == 1) continue;
+            if (shape[d] != 1) return NULL;                   /* shapes that do not match */
+            shape[d] = dims[d];
+        }
+    }
+    int64_t meta[EW_MAXDIM * (n_args + 2)];
+    void *ptrs[n_args + 1];
+    for (int64_t d = 0; d < nd; ++d) meta[d] = shape[d];
+    for (int64_t j = 0; j < n_args; ++j) {
+        const int64_t *a = arg + 3 * j;
+        int64_t *st = meta + nd * (j + 1);
+        if (a[0]) {                                       /* a constant of all-1 shape */
+            ptrs[j] = (void *)(intptr_t)a[1];
+            for (int64_t d = 0; d < nd; ++d) st[d] = 0;
+            continue;
+        }
+        PyArrayObject *arr = (PyArrayObject *)slots[a[1]];
+        const npy_intp *dims = PyArray_DIMS(arr), *strides = PyArray_STRIDES(arr);
+        for (int64_t d = 0; d < nd; ++d) {
+            if (dims[d] == shape[d]) {
+                st[d] = shape[d] == 1 ? 0 : strides[d];
+            } else {                                          /* dims[d] == 1 */
+                if (!((a[2] >> (1 + d)) & 1)) return NULL;    /* runtime broadcasting */
+                st[d] = 0;
+            }
+        }
+        ptrs[j] = PyArray_DATA(arr);
+    }
+    PyObject *o;
+    if (inplace >= 0) {
+        o = slots[ins[inplace]];
+        if (memcmp(PyArray_DIMS((PyArrayObject *)o), shape, sizeof(npy_intp) * (size_t)nd))
+            return NULL;
+        Py_INCREF(o);
+    } else {
+        o = new_array(descr, (int)nd, shape);
+        if (o == NULL) { *rc = -1; return NULL; }
+    }
+    int64_t *so = meta + nd * (n_args + 1);
+    const npy_intp *ostrides = PyArray_STRIDES((PyArrayObject *)o);
+    for (int64_t d = 0; d < nd; ++d) so[d] = shape[d] == 1 ? 0 : ostrides[d];
+    ptrs[n_args] = PyArray_DATA((PyArrayObject *)o);
+    int64_t size = PyArray_SIZE((PyArrayObject *)o);
+    if (size == 0) return o;
+    return run_kernel(q, nd, ptrs, meta, size, nogil, o, rc);
+}
+
+/* an Elemwise step through its kernel when the arguments are ndarrays of its ndim: one
+ * contiguous call when they are C-contiguous (or 0-d) and the full ones of one shape, as
+ * the generated Python's inline call, else the strided call above; NULL with no error set
+ * when neither takes them, and the step runs its `general` */
 static PyObject *elemwise(const int64_t *q, const int64_t *arg, int64_t n_args,
                           PyObject **slots, PyObject *descr, int *rc)
 {
     int64_t inplace = q[2], nd = q[4], nogil = q[5];
     const int64_t *ins = q + 8;
     const npy_intp *dims = NULL;
+    int contig = 1;
     for (int64_t j = 0; j < n_args; ++j) {
         const int64_t *a = arg + 3 * j;
         if (a[0]) continue;
         PyObject *v = slots[a[1]];
         if (v == NULL || Py_TYPE(v) != &PyArray_Type) return NULL;
         PyArrayObject *arr = (PyArrayObject *)v;
-        if (nd && !PyArray_IS_C_CONTIGUOUS(arr)) return NULL;
-        if (a[2]) {
-            if (PyArray_NDIM(arr) != nd) return NULL;
+        if (PyArray_NDIM(arr) != nd) return NULL;
+        if (nd && !PyArray_IS_C_CONTIGUOUS(arr)) contig = 0;
+        if (a[2] & 1) {
             if (dims == NULL) dims = PyArray_DIMS(arr);
             else if (memcmp(dims, PyArray_DIMS(arr), sizeof(npy_intp) * (size_t)nd))
-                return NULL;
+                contig = 0;
         }
     }
+    if (!contig) return elemwise_strided(q, arg, n_args, slots, descr, rc);
     PyObject *o;
     if (inplace >= 0) {
         o = slots[ins[inplace]];
@@ -488,6 +564,35 @@ static PyObject *reduce(const int64_t *q, PyObject *vx, PyObject *in_descr,
     return run_kernel(q, 0, ptrs, meta, PyArray_SIZE(x), nogil, o, rc);
 }
 
+/* a DimShuffle's view of ndarray x (d: in_ndim out_ndim order... n_drop drop...), as
+ * its perform's transpose and reshape give it: new dims of 1 have stride 0; NULL with no
+ * error set when x is not what d describes, and the perform runs */
+static PyObject *dimshuffle(const int64_t *d, PyObject *v)
+{
+    const int64_t in_nd = d[0], out_nd = d[1], *order = d + 2;
+    const int64_t n_drop = order[out_nd], *drop = order + out_nd + 1;
+    if (v == NULL || Py_TYPE(v) != &PyArray_Type || out_nd > NPY_MAXDIMS) return NULL;
+    PyArrayObject *x = (PyArrayObject *)v;
+    if (PyArray_NDIM(x) != in_nd) return NULL;
+    const npy_intp *dims = PyArray_DIMS(x), *st = PyArray_STRIDES(x);
+    for (int64_t j = 0; j < n_drop; ++j)
+        if (dims[drop[j]] != 1) return NULL;
+    npy_intp od[NPY_MAXDIMS], os[NPY_MAXDIMS];
+    for (int64_t k = 0; k < out_nd; ++k) {
+        od[k] = order[k] < 0 ? 1 : dims[order[k]];
+        os[k] = order[k] < 0 ? 0 : st[order[k]];
+    }
+    PyArray_Descr *descr = PyArray_DESCR(x);
+    Py_INCREF(descr);                                                 /* stolen */
+    PyObject *y = PyArray_NewFromDescr(&PyArray_Type, descr, (int)out_nd, od, os,
+                                       PyArray_DATA(x), PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE,
+                                       NULL);
+    if (y == NULL) return NULL;
+    Py_INCREF(v);                                                     /* stolen too */
+    if (PyArray_SetBaseObject((PyArrayObject *)y, v) < 0) { Py_DECREF(y); return NULL; }
+    return y;
+}
+
 static PyObject *str_value, *str_acquire, *str_release;
 
 /* container.value = v for each update, all under the function's lock (as Function's Python
@@ -587,8 +692,15 @@ static PyObject *run(Entry *e, PyObject *const *args)
             slots[outs[0]] = o;
             owned[outs[0]] = 1;
             p = arg + n_args;
+        } else if (kind == DIMSHUFFLE &&
+                   (o = dimshuffle(q + 2, slots[q[5 + q[3] + q[4 + q[3]]]])) != NULL) {
+            slots[outs[0]] = o;
+            owned[outs[0]] = 1;
+            p = q + 5 + q[3] + q[4 + q[3]] + n_args;
         } else {
-            const int64_t *arg = q + (kind == COMPUTE ? 1 : 2);
+            const int64_t *arg = kind == COMPUTE ? q + 1 : kind == PERFORM ? q + 2 :
+                                 q + 5 + q[3] + q[4 + q[3]];
+            if (PyErr_Occurred()) { release(slots, owned, n_slots); return NULL; }
             PyObject *list = arg_list(slots, arg, n_args);
             if (list == NULL) { release(slots, owned, n_slots); return NULL; }
             if (kind == COMPUTE) {
@@ -759,7 +871,9 @@ void *sg_entry_new(void *spec_)
         p += S_LEN + p[S_NFREES] + p[S_NOUTS];
         p += kind == ELEMWISE ? 8 + p[7] + 3 * n_args : kind == DOT ? 7 + n_args :
              kind == GEMM ? 8 + n_args :
-             kind == REDUCE ? 11 + p[9] + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
+             kind == REDUCE ? 11 + p[9] + n_args :
+             kind == DIMSHUFFLE ? 5 + p[3] + p[4 + p[3]] + n_args :
+             (kind == COMPUTE ? 1 : 2) + n_args;
     }
     e->outputs = p;
     PyObject_GC_Track((PyObject *)e);
