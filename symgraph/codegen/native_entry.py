@@ -11,10 +11,11 @@ Elemwise kernel is called from C, with its output allocated there, when its argu
 ndarrays: one contiguous call when they are C-contiguous and of one shape, else its strided
 call over their broadcast shape and strides (a bias row, a transpose: 19 -> 0.4 us for a
 4x3 ``x + row``; what does not broadcast as the types allow goes to the step's
-``general``, which raises the error); a Dot's or Gemm's BLAS kernel when BLAS takes both operands as they are (a Gemm
-into z itself when in place, else into z's copy; else their ``compute``, which copies or
-casts); a reduction's kernel with the layout its ``compute`` would make (else that
-``compute``); other steps call their ``compute`` or ``perform``. A step that raises is
+``general``, which raises the error); a DimShuffle's view is made in C; a Dot's or Gemm's
+BLAS kernel when BLAS takes both operands as they are (a Gemm into z itself when in place,
+else into z's copy; else their ``compute``, which copies or casts); a reduction's kernel
+with the layout its ``compute`` would make (else that ``compute``); other steps call their
+``compute`` or ``perform``. A step that raises is
 reported by `run_error` (op, values, the user's line), as on the Python path. Shared
 variables' values are read from their containers after the checks; results that could
 alias are copied and the updates written under the function's lock, as
