@@ -29,10 +29,13 @@ CHILD = textwrap.dedent("""
     fault = {fault!r}
     if fault == "kill_in_compile":          # SIGKILL while gcc runs
         import subprocess
-        def run(cmd, **kw):
-            subprocess.Popen(cmd)
-            os.kill(os.getpid(), signal.SIGKILL)
-        cache.subprocess.run = run
+        real_popen = subprocess.Popen
+        def popen(cmd, **kw):
+            if "-o" in cmd:                   # a compiler command: start it, then die
+                real_popen(cmd)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_popen(cmd, **kw)
+        cache.subprocess.Popen = popen
     elif fault == "kill_before_publish":    # SIGKILL with the binary built, not published
         real_replace = os.replace
         def replace(a, b):
