@@ -12,9 +12,10 @@ sha256). Entries are immutable once published:
 - readers take no lock; an entry whose binary does not match its ``meta.json`` (truncated,
   corrupted) or does not load is moved aside and rebuilt under the lock;
 - a build runs the compiler directly (no setuptools); a source cut into units (the marks
-  of ``kernels/c/module.c.j2``) is compiled as up to one unit of kernels per CPU side by
-  side, each with the shared header, and linked: W4's training function 0.62-0.89 s in one
-  gcc, 0.55 s as two units on a busy two-core machine. The key does not depend on the cut.
+  of ``kernels/c/module.c.j2``) is compiled as up to one unit of kernels per CPU beside
+  cffi's own file, each with the shared header, and linked: W4's training function 0.62 s
+  of gcc as one file, 0.37-0.40 s as cffi's file and two units on two cores; a one-kernel
+  module 0.20 -> 0.15 s. The key does not depend on the cut.
   Each build appends a line to the file
   named by ``SYMGRAPH_BUILD_LOG`` when that variable is set (tests count builds with it):
   ``key pid label``, the label "kernels" for a function's module and "runtime" for the
@@ -57,8 +58,9 @@ _META = "meta.json"
 # where a module's source may be cut into units compiled side by side (module.c.j2)
 UNIT_MARK = "/* @@sg-unit@@ */"
 # kernels' characters per unit: a smaller unit's gain is below its cost (its own parse of
-# the header, ~0.04 s, and the link)
-UNIT_MIN_CHARS = 8000
+# the header, ~0.04 s, and the link); one unit already runs the kernels beside the cffi
+# file's parse of Python.h
+UNIT_MIN_CHARS = 4000
 
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}
 _loaded = {}                      # key -> module
@@ -341,7 +343,7 @@ def _build(entry, key, parts, source, cdef, flags, link_flags, cc, label):
 
 def _units(source):
     """(the cffi module's source, [units compiled beside it]): `source` whole and no units
-    unless it has UNIT_MARKs and enough kernels for two CPUs or more."""
+    unless it has UNIT_MARKs, two CPUs or more and UNIT_MIN_CHARS of kernels."""
     pieces = source.split("\n" + UNIT_MARK + "\n")
     if len(pieces) < 3:
         return source, []
@@ -352,12 +354,12 @@ def _units(source):
         cpus = os.cpu_count() or 1
     total = sum(map(len, kernels))
     n = min(cpus, len(kernels), total // UNIT_MIN_CHARS)
-    if n <= 1:
+    if cpus < 2 or n < 1:
         return source, []
-    # consecutive kernels, cut where the running size passes each n-th of the total
+    # consecutive kernels, each in the n-th of the total where its middle falls
     groups, size = [[] for _ in range(n)], 0
     for k in kernels:
-        groups[min(n - 1, size * n // total)].append(k)
+        groups[min(n - 1, (size + len(k) // 2) * n // total)].append(k)
         size += len(k)
     return (header + "\n" + tail,
             [header + "\n" + "\n".join(g) for g in groups if g])

@@ -75,7 +75,7 @@ def test_units_follow_the_cpus_and_the_function_agrees(cpus, tmp_path, monkeypat
     assert other["key"] == key                      # the cut is not part of the key
 
 
-def test_small_modules_stay_one_file(monkeypatch):
+def test_how_a_source_is_cut(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     mark = "\n" + cache.UNIT_MARK + "\n"
     source = "head" + mark + "k0" + mark + "k1" + mark + "tail"
@@ -86,6 +86,11 @@ def test_small_modules_stay_one_file(monkeypatch):
     assert all(u.startswith("head\n") for u in units)
     assert "".join(u[len("head\n"):] for u in units) == "".join(big)
     assert cache._units("no marks at all") == ("no marks at all", [])
+    # one unit is enough to run the kernels beside the cffi file; one CPU: one file
+    one = mark.join(["head", "y" * cache.UNIT_MIN_CHARS, "tail"])
+    assert cache._units(one) == ("head\ntail", ["head\n" + "y" * cache.UNIT_MIN_CHARS])
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert cache._units(one) == (one, [])
 
 
 def test_a_unit_that_does_not_compile_raises_its_error(tmp_path):
