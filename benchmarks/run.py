@@ -196,10 +196,16 @@ def _byte_compile():
     """Write symgraph's bytecode as ``pip install`` does: an editable install or
     PYTHONDONTWRITEBYTECODE leaves none, and every worker would compile the sources of the
     modules a compile imports again (~40 ms of W7's warm compile), while JAX and PyTensor
-    load theirs from the bytecode pip wrote."""
+    load theirs from the bytecode pip wrote. Likewise the kernel templates' compiled form,
+    which the first compile on a machine writes (`cbackend.templates`): the cold rows
+    measure an empty compile cache, not symgraph's first use."""
     import compileall
     import symgraph
+    from symgraph.codegen import cbackend
     compileall.compile_dir(os.path.dirname(symgraph.__file__), quiet=1)
+    env = cbackend.templates()
+    for name in env.list_templates(extensions=["j2"]):
+        env.get_template(name)
 
 
 def run(keys, impls, quick, rounds, reps, log=print):
