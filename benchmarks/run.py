@@ -197,15 +197,17 @@ def _byte_compile():
     PYTHONDONTWRITEBYTECODE leaves none, and every worker would compile the sources of the
     modules a compile imports again (~40 ms of W7's warm compile), while JAX and PyTensor
     load theirs from the bytecode pip wrote. Likewise the kernel templates' compiled form,
-    which the first compile on a machine writes (`cbackend.templates`): the cold rows
-    measure an empty compile cache, not symgraph's first use."""
+    which the first compile on a machine writes (`cbackend.templates`), and cffi's side of
+    every module (`cache._front`, written beside them): the cold rows measure an empty
+    compile cache, not symgraph's first use."""
     import compileall
     import symgraph
-    from symgraph.codegen import cbackend
+    from symgraph.codegen import cache, cbackend
     compileall.compile_dir(os.path.dirname(symgraph.__file__), quiet=1)
     env = cbackend.templates()
     for name in env.list_templates(extensions=["j2"]):
         env.get_template(name)
+    cache._front(cbackend.CDEF, cache.compiler())
 
 
 def run(keys, impls, quick, rounds, reps, log=print):

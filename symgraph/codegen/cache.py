@@ -2,9 +2,9 @@
 
 key = sha256 over named parts (the rendered source, the compiler's identity, the flags, the
 platform and CPU, Python's extension ABI, cffi and numpy versions, `CACHE_FORMAT`). An entry
-lives in ``config.compiledir/<key[:2]>/<key>/``: ``source.c`` (the kernels), the module's C
-file from cffi, the built extension and ``meta.json`` (the parts, the binary's size and
-sha256). Entries are immutable once published:
+lives in ``config.compiledir/<key[:2]>/<key>/``: ``source.c`` (the kernels), the built
+extension and ``meta.json`` (the parts, the binary's size and sha256, the gcc commands).
+Entries are immutable once published:
 
 - a miss takes an ``fcntl.flock`` on ``<key[:2]>/<key>.lock`` (per key: builds of other keys
   never wait), checks again, builds in a temporary folder beside the entry and publishes it
@@ -12,10 +12,13 @@ sha256). Entries are immutable once published:
 - readers take no lock; an entry whose binary does not match its ``meta.json`` (truncated,
   corrupted) or does not load is moved aside and rebuilt under the lock;
 - a build runs the compiler directly (no setuptools); a source cut into units (the marks
-  of ``kernels/c/module.c.j2``) is compiled as up to one unit of kernels per CPU beside
-  cffi's own file, each with the shared header, and linked: W4's training function 0.62 s
-  of gcc as one file, 0.37-0.40 s as cffi's file and two units on two cores; a one-kernel
-  module 0.20 -> 0.15 s. The key does not depend on the cut.
+  of ``kernels/c/module.c.j2``) is compiled as up to one unit of kernels per CPU side by
+  side, each with the shared header, and linked with cffi's side of the module (`_front`:
+  the wrappers and Python.h, the same for every module, compiled once like bytecode):
+  W4's training function 0.62 s of gcc as one file, 0.37-0.40 s as cffi's file and two
+  units on two cores; a 100-node chain 0.13 s as cffi's file beside one unit, 0.11 s as
+  two units and the front (and half the CPU time). The key does not depend on the cut.
+  A source without marks (the native entry's runner) is cffi's file whole.
   Each build appends a line to the file
   named by ``SYMGRAPH_BUILD_LOG`` when that variable is set (tests count builds with it):
   ``key pid label``, the label "kernels" for a function's module and "runtime" for the
@@ -58,15 +61,20 @@ _META = "meta.json"
 # where a module's source may be cut into units compiled side by side (module.c.j2)
 UNIT_MARK = "/* @@sg-unit@@ */"
 # kernels' characters per unit: a smaller unit's gain is below its cost (its own parse of
-# the header, ~0.04 s, and the link); one unit already runs the kernels beside the cffi
-# file's parse of Python.h
-UNIT_MIN_CHARS = 4000
+# the header and gcc's start, ~0.03 s): a 100-node chain's two kernels (6,900 characters)
+# took 0.107 s of gcc as one unit, 0.092 s as two side by side
+UNIT_MIN_CHARS = 3000
+# cffi's side of every module (`_front`): its module name and flags
+FRONT = "_sg_front"
+FRONT_FLAGS = ("-O2", "-fPIC", "-g0", "-w")
 
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}
 _loaded = {}                      # key -> module
 _loaded_lock = threading.Lock()
 _thread_locks = {}                # key -> threading.Lock: flock does not exclude threads
 _ids = {}
+_fronts = {}                      # digest -> path of the front's object
+_front_lock = threading.Lock()    # one thread builds it (scan bodies compile in threads)
 
 
 class CompiledirError(SymgraphError, OSError):
@@ -285,39 +293,32 @@ def _discard(entry):
 
 
 def _build(entry, key, parts, source, cdef, flags, link_flags, cc, label):
-    import cffi
-    from cffi import recompiler
     name = _module_name(key)
     tmp = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=os.path.dirname(entry))
     try:
         with open(os.path.join(tmp, _SOURCE), "w") as f:
             f.write(source)
-        main, units = _units(source)
-        ffi = cffi.FFI()
-        ffi.cdef(cdef)
-        ffi.set_source(name, main)
-        cfile = os.path.join(tmp, name + ".c")
-        # emit_c_code without its "generating ..." line; not by redirecting sys.stdout,
-        # which is the whole process's: a build in another thread (scan and ifelse bodies
-        # compile beside their outer function) restored the wrong stream and muted it
-        recompiler.recompile(ffi, name, main, c_file=cfile, call_c_compiler=False,
-                             uses_ffiplatform=False, compiler_verbose=0)
+        units = _units(source, name)
+        front = _front(cdef, cc) if units else None
         binary = name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
-        include = ["-I", sysconfig.get_paths()["include"]]
         t0 = time.perf_counter()
-        if units:
+        if front is not None:
             compile_flags = [f for f in flags if f != "-shared"]
-            cmds = [[cc, *compile_flags, *include, "-c", cfile, "-o", cfile[:-2] + ".o"]]
+            cmds = []
             for i, unit in enumerate(units):
                 path = os.path.join(tmp, f"unit{i}.c")
                 with open(path, "w") as f:
                     f.write(unit)
                 cmds.append([cc, *compile_flags, "-c", path, "-o", path[:-2] + ".o"])
             _run_compilers(cmds, cc, tmp)
-            cmd = [cc, *flags, *(c[-1] for c in cmds), "-o", os.path.join(tmp, binary),
-                   *link_flags]
+            # -Bsymbolic: the units' calls into the front (and its call of sg_run) bind
+            # inside this module even where another module's symbols are global
+            cmd = [cc, *flags, *(c[-1] for c in cmds), front, "-Wl,-Bsymbolic",
+                   "-o", os.path.join(tmp, binary), *link_flags]
         else:
             cmds = []
+            cfile = _cffi_source(name, source, cdef, tmp)
+            include = ["-I", sysconfig.get_paths()["include"]]
             cmd = [cc, *flags, *include, cfile, "-o", os.path.join(tmp, binary), *link_flags]
         _run_compilers([cmd], cc, tmp)
         with open(os.path.join(tmp, binary), "rb") as f:
@@ -341,28 +342,108 @@ def _build(entry, key, parts, source, cdef, flags, link_flags, cc, label):
             f.write(f"{key} {os.getpid()} {label}\n")
 
 
-def _units(source):
-    """(the cffi module's source, [units compiled beside it]): `source` whole and no units
-    unless it has UNIT_MARKs, two CPUs or more and UNIT_MIN_CHARS of kernels."""
+def _cffi_source(name, source, cdef, folder):
+    """Write cffi's C file for module `name` (`source` and the wrappers of `cdef`) into
+    `folder`; its path."""
+    import cffi
+    from cffi import recompiler
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(name, source)
+    cfile = os.path.join(folder, name + ".c")
+    # emit_c_code without its "generating ..." line; not by redirecting sys.stdout,
+    # which is the whole process's: a build in another thread (scan and ifelse bodies
+    # compile beside their outer function) restored the wrong stream and muted it
+    recompiler.recompile(ffi, name, source, c_file=cfile, call_c_compiler=False,
+                         uses_ffiplatform=False, compiler_verbose=0)
+    return cfile
+
+
+def _front(cdef, cc):
+    """The object file of cffi's side of a module (the Python wrappers of `cdef` and the
+    module's init), or None where it cannot be written. It does not depend on the
+    kernels, so it is compiled once, like Python's bytecode: in ``kernels/__pycache__``
+    where that can be written, else under ``config.compiledir``; a module links it beside
+    its units and names its own init after it (`_units`). Parsing Python.h made cffi's
+    file 0.10-0.11 s of gcc in every module, as long as the kernels of a 100-node chain."""
+    import cffi
+    parts = {"cdef": cdef, "compiler": _compiler_id(cc), "flags": " ".join(FRONT_FLAGS),
+             "python_abi": sysconfig.get_config_var("EXT_SUFFIX") or "",
+             "python_include": sysconfig.get_paths()["include"], "cffi": cffi.__version__,
+             "cache_format": CACHE_FORMAT}
+    digest = make_key(parts)[:16]
+    path = _fronts.get(digest)
+    if path is not None and os.path.exists(path):
+        return path
+    with _front_lock:
+        return _find_or_build_front(cdef, cc, digest)
+
+
+def _find_or_build_front(cdef, cc, digest):
+    from .cbackend import kernels_dir
+    for folder in (os.path.join(kernels_dir(), "__pycache__"), os.path.join(_root(), "front")):
+        path = os.path.join(folder, f"front-{digest}.o")
+        if os.path.exists(path):
+            _fronts[digest] = path
+            return path
+        try:
+            os.makedirs(folder, exist_ok=True)
+            _remove_stale(folder, "front-*.tmp-*")
+            tmp = tempfile.mkdtemp(prefix=f"front-{digest}.tmp-", dir=folder)
+        except OSError:
+            continue                # not writable (a read-only install or compiledir)
+        try:
+            cfile = _cffi_source(FRONT, "#include <stdint.h>\n" + cdef + "\n", cdef, tmp)
+            obj = os.path.join(tmp, "front.o")
+            _run_compilers([[cc, *FRONT_FLAGS, "-I", sysconfig.get_paths()["include"],
+                             "-c", cfile, "-o", obj]], cc, tmp)
+            os.replace(obj, path)        # whole or absent: other processes read it unlocked
+        except OSError:
+            continue
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _fronts[digest] = path
+        return path
+    return None
+
+
+def _remove_stale(folder, pattern, age=600):
+    """Remove the temporary folders `pattern` in `folder` older than `age` seconds (left
+    by a process killed while it built)."""
+    import glob
+    for path in glob.glob(os.path.join(folder, pattern)):
+        with contextlib.suppress(OSError):
+            if time.time() - os.path.getmtime(path) > age:
+                shutil.rmtree(path)
+
+
+def _units(source, name):
+    """The sources of the units a module is compiled from, side by side: [] for a source
+    without UNIT_MARKs (cffi's file is then the whole source), else up to one unit of
+    consecutive kernels per CPU of at least UNIT_MIN_CHARS each (always one), each with
+    the header; the last also holds the dispatcher and the module's init, which calls the
+    front's (`_front`)."""
     pieces = source.split("\n" + UNIT_MARK + "\n")
     if len(pieces) < 3:
-        return source, []
+        return []
     header, kernels, tail = pieces[0], pieces[1:-1], pieces[-1]
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
     total = sum(map(len, kernels))
-    n = min(cpus, len(kernels), total // UNIT_MIN_CHARS)
-    if cpus < 2 or n < 1:
-        return source, []
+    n = max(1, min(cpus, len(kernels), total // UNIT_MIN_CHARS))
     # consecutive kernels, each in the n-th of the total where its middle falls
     groups, size = [[] for _ in range(n)], 0
     for k in kernels:
         groups[min(n - 1, (size + len(k) // 2) * n // total)].append(k)
         size += len(k)
-    return (header + "\n" + tail,
-            [header + "\n" + "\n".join(g) for g in groups if g])
+    groups = [g for g in groups if g]
+    init = (f"void *PyInit_{FRONT}(void);\n"
+            f"__attribute__((visibility(\"default\"))) void *PyInit_{name}(void)\n"
+            f"{{\n    return PyInit_{FRONT}();\n}}\n")
+    groups[-1] += [tail, init]
+    return [header + "\n" + "\n".join(g) for g in groups]
 
 
 def _run_compilers(cmds, cc, tmp):

@@ -1,6 +1,8 @@
-"""A module cut into units compiled side by side (symgraph/codegen/cache.py `_units`): the
-cut follows the CPUs and the kernels' size, the built function agrees with numpy, the key
-does not depend on the cut, and a unit that fails to compile raises the compiler's error."""
+"""A module cut into units compiled side by side and linked with cffi's side compiled once
+(symgraph/codegen/cache.py `_units`, `_front`): the cut follows the CPUs and the kernels'
+size, the built function agrees with numpy, the key does not depend on the cut, modules
+sharing the front keep their own kernels, and a unit that fails to compile raises the
+compiler's error."""
 import json
 import os
 
@@ -59,12 +61,13 @@ def test_units_follow_the_cpus_and_the_function_agrees(cpus, tmp_path, monkeypat
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
         (meta,) = _entry_meta(tmp_path / f"cd{cpus}")
         units = len(meta["unit_commands"])
-        # the cffi module's own file, then up to one unit per CPU (fewer where one kernel
-        # is more than a CPU's share)
+        # up to one unit per CPU (fewer where one kernel is more than a CPU's share),
+        # linked with the front
         if cpus == 1:
-            assert units == 0
+            assert units == 1
         else:
-            assert 3 <= units <= cpus + 1, meta["unit_commands"]
+            assert 2 <= units <= cpus, meta["unit_commands"]
+        assert any(os.path.basename(a).startswith("front-") for a in meta["command"])
         key = meta["key"]
     cache._loaded.clear()
     with symgraph.config.change_flags(compiledir=str(tmp_path / "other")):
@@ -78,19 +81,36 @@ def test_units_follow_the_cpus_and_the_function_agrees(cpus, tmp_path, monkeypat
 def test_how_a_source_is_cut(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     mark = "\n" + cache.UNIT_MARK + "\n"
+    init = "PyInit__sg_name(void)"
+    # small kernels: one unit, with the dispatcher and the module's init after them
     source = "head" + mark + "k0" + mark + "k1" + mark + "tail"
-    assert cache._units(source) == (source, [])
+    (unit,) = cache._units(source, "_sg_name")
+    assert unit.startswith("head\nk0\nk1\ntail\n") and init in unit
     big = ["x" * cache.UNIT_MIN_CHARS] * 3
-    main, units = cache._units(mark.join(["head", *big, "tail"]))
-    assert main == "head\ntail" and len(units) == 3
-    assert all(u.startswith("head\n") for u in units)
-    assert "".join(u[len("head\n"):] for u in units) == "".join(big)
-    assert cache._units("no marks at all") == ("no marks at all", [])
-    # one unit is enough to run the kernels beside the cffi file; one CPU: one file
-    one = mark.join(["head", "y" * cache.UNIT_MIN_CHARS, "tail"])
-    assert cache._units(one) == ("head\ntail", ["head\n" + "y" * cache.UNIT_MIN_CHARS])
+    units = cache._units(mark.join(["head", *big, "tail"]), "_sg_name")
+    assert len(units) == 3 and all(u.startswith("head\n") for u in units)
+    assert [init in u for u in units] == [False, False, True]
+    assert "".join(u[len("head\n"):] for u in units).startswith("".join(big) + "\ntail\n")
+    assert cache._units("no marks at all", "_sg_name") == []
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert cache._units(one) == (one, [])
+    assert len(cache._units(mark.join(["head", *big, "tail"]), "_sg_name")) == 1
+
+
+def test_modules_sharing_the_front_run_their_own_kernels(tmp_path):
+    """Every module links the same front (its init and wrappers): two functions loaded in
+    one process still call their own kernels."""
+    cache._loaded.clear()
+    with symgraph.config.change_flags(compiledir=str(tmp_path)):
+        x = T.dvector("x")
+        f = symgraph.function([x], T.exp(x) * 3.0)
+        g = symgraph.function([x], T.log1p(T.abs(x)) - 2.0)
+        metas = _entry_meta(tmp_path)
+    assert len(metas) == 2
+    fronts = {a for m in metas for a in m["command"] if os.path.basename(a).startswith("front-")}
+    assert len(fronts) == 1
+    v = np.linspace(-2, 2, 7)
+    np.testing.assert_allclose(f(v), np.exp(v) * 3.0, rtol=1e-15)
+    np.testing.assert_allclose(g(v), np.log1p(np.abs(v)) - 2.0, rtol=1e-15)
 
 
 def test_a_unit_that_does_not_compile_raises_its_error(tmp_path):
@@ -104,3 +124,18 @@ def test_a_unit_that_does_not_compile_raises_its_error(tmp_path):
         cache._run_compilers(cmds, cc, str(tmp_path))
     assert "undeclared_name" in str(info.value) and "unit0.c" in str(info.value)
     assert (tmp_path / "unit1.o").exists()
+
+
+def test_without_a_front_the_module_is_cffis_file_whole(tmp_path, monkeypatch):
+    """Where no folder can hold the front, a module is built as before: cffi's file with
+    every kernel in it."""
+    monkeypatch.setattr(cache, "_front", lambda cdef, cc: None)
+    cache._loaded.clear()
+    with symgraph.config.change_flags(compiledir=str(tmp_path)):
+        x = T.dvector("x")
+        f = symgraph.function([x], T.tanh(x) * 0.5 + x)
+        (meta,) = _entry_meta(tmp_path)
+    assert meta["unit_commands"] == []
+    assert not any(os.path.basename(a).startswith("front-") for a in meta["command"])
+    v = np.linspace(-3, 3, 11)
+    np.testing.assert_allclose(f(v), np.tanh(v) * 0.5 + v, rtol=1e-15)
