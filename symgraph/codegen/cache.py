@@ -368,7 +368,7 @@ def _front(cdef, cc):
     file 0.10-0.11 s of gcc in every module, as long as the kernels of a 100-node chain."""
     import cffi
     parts = {"cdef": cdef, "compiler": _compiler_id(cc), "flags": " ".join(FRONT_FLAGS),
-             "python_abi": sysconfig.get_config_var("EXT_SUFFIX") or "",
+             "python": sys.version, "python_abi": sysconfig.get_config_var("EXT_SUFFIX") or "",
              "python_include": sysconfig.get_paths()["include"], "cffi": cffi.__version__,
              "cache_format": CACHE_FORMAT}
     digest = make_key(parts)[:16]
@@ -431,7 +431,7 @@ def _units(source, name):
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    total = sum(map(len, kernels))
+    total = max(1, sum(map(len, kernels)))
     n = max(1, min(cpus, len(kernels), total // UNIT_MIN_CHARS))
     # consecutive kernels, each in the n-th of the total where its middle falls
     groups, size = [[] for _ in range(n)], 0
@@ -500,7 +500,9 @@ def clear():
                 n += sum(1 for m in os.listdir(sdir) if len(m) == 64)
                 shutil.rmtree(sdir, ignore_errors=True)
     shutil.rmtree(os.path.join(root, GRAPHS), ignore_errors=True)
+    shutil.rmtree(os.path.join(root, "front"), ignore_errors=True)
     _loaded.clear()
+    _fronts.clear()
     return n
 
 

@@ -139,3 +139,24 @@ def test_without_a_front_the_module_is_cffis_file_whole(tmp_path, monkeypatch):
     assert not any(os.path.basename(a).startswith("front-") for a in meta["command"])
     v = np.linspace(-3, 3, 11)
     np.testing.assert_allclose(f(v), np.tanh(v) * 0.5 + v, rtol=1e-15)
+
+
+def test_front_goes_to_the_compiledir_where_the_kernels_folder_is_read_only(tmp_path,
+                                                                           monkeypatch):
+    from symgraph.codegen import cbackend
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")                 # kernels/__pycache__ under a file: not creatable
+    monkeypatch.setattr(cbackend, "kernels_dir", lambda: str(blocked / "kernels"))
+    monkeypatch.setattr(cache, "_fronts", {})
+    cache._loaded.clear()
+    cd = tmp_path / "cd"
+    with symgraph.config.change_flags(compiledir=str(cd)):
+        x = T.dvector("x")
+        f = symgraph.function([x], T.sin(x) * 2.0 - x)
+        (meta,) = _entry_meta(cd)
+        fronts = [a for a in meta["command"] if os.path.basename(a).startswith("front-")]
+        assert len(fronts) == 1 and fronts[0].startswith(str(cd / "front"))
+        v = np.linspace(-3, 3, 9)
+        np.testing.assert_allclose(f(v), np.sin(v) * 2.0 - v, rtol=1e-15)
+        cache.clear()
+        assert not (cd / "front").exists()
