@@ -14,6 +14,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #define NPY_TARGET_VERSION NPY_1_22_API_VERSION     /* PyDataMem_SetHandler */
 #include <numpy/arrayobject.h>
+#include <numpy/arrayscalars.h>               /* PyArrayScalar_VAL */
 #include <pythread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,10 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *                    drop..., then the argument slot: the view made here when the
  *                    argument is an ndarray of in_ndim dims whose dropped dims are 1
  *                    (else PERFORM's call, which raises the error)
+ *           SHAPE    callable node which extra, then the argument slots: a shape op's value
+ *                    made here (which: Shape_i, extra its dim; MakeVector of int64 scalars;
+ *                    Reshape, extra its ndim; Shape) when the arguments are what it takes (else
+ *                    PERFORM's call, which also raises the op's errors)
  *                                                                         n_steps times
  *   result  slot, then copy (1: the caller gets a copy)     n_out + n_updates times
  *   update  container: .value = the result after the outputs         n_updates times
@@ -59,7 +64,8 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  * entry's `keep` tuple, whose item 0 is on_error(step, [args], exception), which raises
  * the error to report, and item 1 copy(value) for results not ndarrays. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_SHARED, H_UPDATES, H_LEN };
-enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM, DIMSHUFFLE };
+enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM, DIMSHUFFLE, SHAPE };
+enum { SHAPE_I, MAKEVECTOR, RESHAPE, SHAPE_OF };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
@@ -593,6 +599,71 @@ static PyObject *dimshuffle(const int64_t *d, PyObject *v)
     return y;
 }
 
+/* an int64 of a 0-d int64 ndarray or numpy int64 scalar; 0 when `v` is neither */
+static int int64_of(PyObject *v, int64_t *out)
+{
+    if (v == NULL) return 0;
+    if (Py_TYPE(v) == &PyArray_Type) {
+        PyArrayObject *a = (PyArrayObject *)v;
+        if (PyArray_NDIM(a) != 0 || PyArray_TYPE(a) != NPY_INT64) return 0;
+        *out = *(const int64_t *)PyArray_DATA(a);
+        return 1;
+    }
+    if (PyArray_IsScalar(v, Int64)) {
+        *out = PyArrayScalar_VAL(v, Int64);
+        return 1;
+    }
+    return 0;
+}
+
+/* the value of a SHAPE step (Shape_i, MakeVector of int64, Reshape, Shape) as the op's
+ * perform gives it: a 0-d int64 array, an int64 vector, numpy.reshape's view or copy; NULL with
+ * no error set for anything else, and the perform runs (it also raises the op's errors:
+ * a reshape numpy refuses) */
+static PyObject *shape_step(int64_t which, int64_t extra, PyObject **slots,
+                            const int64_t *arg, int64_t n_args)
+{
+    PyObject *o = NULL;
+    if (which == SHAPE_I) {
+        PyObject *v = slots[arg[0]];
+        if (v == NULL || Py_TYPE(v) != &PyArray_Type || extra < 0 ||
+                extra >= PyArray_NDIM((PyArrayObject *)v))
+            return NULL;
+        if ((o = PyArray_SimpleNew(0, NULL, NPY_INT64)) != NULL)
+            *(int64_t *)PyArray_DATA((PyArrayObject *)o) = PyArray_DIM((PyArrayObject *)v, extra);
+    } else if (which == MAKEVECTOR) {
+        npy_intp n = n_args;
+        if ((o = PyArray_SimpleNew(1, &n, NPY_INT64)) == NULL) { PyErr_Clear(); return NULL; }
+        int64_t *d = (int64_t *)PyArray_DATA((PyArrayObject *)o);
+        for (int64_t j = 0; j < n_args; ++j)
+            if (!int64_of(slots[arg[j]], d + j)) { Py_DECREF(o); return NULL; }
+    } else if (which == SHAPE_OF) {
+        PyObject *v = slots[arg[0]];
+        if (v == NULL || Py_TYPE(v) != &PyArray_Type) return NULL;
+        PyArrayObject *x = (PyArrayObject *)v;
+        npy_intp n = PyArray_NDIM(x);
+        if ((o = PyArray_SimpleNew(1, &n, NPY_INT64)) != NULL)
+            for (npy_intp d = 0; d < n; ++d)
+                ((int64_t *)PyArray_DATA((PyArrayObject *)o))[d] = PyArray_DIM(x, d);
+    } else if (which == RESHAPE) {
+        PyObject *vx = slots[arg[0]], *vs = slots[arg[1]];
+        if (vx == NULL || vs == NULL || Py_TYPE(vx) != &PyArray_Type ||
+                Py_TYPE(vs) != &PyArray_Type || extra > NPY_MAXDIMS)
+            return NULL;
+        PyArrayObject *shp = (PyArrayObject *)vs;
+        if (PyArray_NDIM(shp) != 1 || PyArray_TYPE(shp) != NPY_INT64 ||
+                PyArray_DIM(shp, 0) != extra)
+            return NULL;
+        npy_intp dims[NPY_MAXDIMS];
+        for (int64_t k = 0; k < extra; ++k)
+            dims[k] = (npy_intp)*(const int64_t *)PyArray_GETPTR1(shp, k);
+        PyArray_Dims target = {dims, (int)extra};
+        o = PyArray_Newshape((PyArrayObject *)vx, &target, NPY_CORDER);
+    }
+    if (o == NULL) PyErr_Clear();
+    return o;
+}
+
 static PyObject *str_value, *str_acquire, *str_release;
 
 /* container.value = v for each update, all under the function's lock (as Function's Python
@@ -697,9 +768,14 @@ static PyObject *run(Entry *e, PyObject *const *args)
             slots[outs[0]] = o;
             owned[outs[0]] = 1;
             p = q + 5 + q[3] + q[4 + q[3]] + n_args;
+        } else if (kind == SHAPE &&
+                   (o = shape_step(q[2], q[3], slots, q + 4, n_args)) != NULL) {
+            slots[outs[0]] = o;
+            owned[outs[0]] = 1;
+            p = q + 4 + n_args;
         } else {
             const int64_t *arg = kind == COMPUTE ? q + 1 : kind == PERFORM ? q + 2 :
-                                 q + 5 + q[3] + q[4 + q[3]];
+                                 kind == SHAPE ? q + 4 : q + 5 + q[3] + q[4 + q[3]];
             if (PyErr_Occurred()) { release(slots, owned, n_slots); return NULL; }
             PyObject *list = arg_list(slots, arg, n_args);
             if (list == NULL) { release(slots, owned, n_slots); return NULL; }
@@ -873,7 +949,7 @@ void *sg_entry_new(void *spec_)
              kind == GEMM ? 8 + n_args :
              kind == REDUCE ? 11 + p[9] + n_args :
              kind == DIMSHUFFLE ? 5 + p[3] + p[4 + p[3]] + n_args :
-             (kind == COMPUTE ? 1 : 2) + n_args;
+             kind == SHAPE ? 4 + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
     }
     e->outputs = p;
     PyObject_GC_Track((PyObject *)e);

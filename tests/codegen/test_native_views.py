@@ -3,7 +3,6 @@ broadcast rows, transposes and strided or reversed inputs run in C without a Pyt
 agree with the numpy reference, and what the types do not allow still raises the Python
 path's error."""
 import inspect
-import sys
 
 import numpy as np
 import pytest
@@ -13,21 +12,6 @@ import symgraph.tensor as T
 from symgraph.codegen import cache
 
 pytestmark = pytest.mark.skipif(cache.compiler() is None, reason="needs a C compiler")
-
-
-def _python_frames(f, *args):
-    """f(*args) and the names of the Python functions the call entered."""
-    seen = []
-
-    def profile(frame, event, arg):
-        if event == "call":
-            seen.append(frame.f_code.co_name)
-    sys.setprofile(profile)
-    try:
-        out = f(*args)
-    finally:
-        sys.setprofile(None)
-    return out, seen
 
 
 def _graphs():
@@ -50,7 +34,7 @@ def _values(rng, n, m):
 
 @pytest.mark.parametrize("name", list(_graphs()[1]))
 @pytest.mark.parametrize("layout", ["contiguous", "strided", "reversed", "fortran"])
-def test_broadcasts_and_views_run_in_c_and_agree_with_py(name, layout):
+def test_broadcasts_and_views_run_in_c_and_agree_with_py(name, layout, python_frames):
     inputs, outs = _graphs()
     out = outs[name]
     if name in ("transpose_times_bias",):
@@ -67,20 +51,20 @@ def test_broadcasts_and_views_run_in_c_and_agree_with_py(name, layout):
                "reversed": x[::-1, ::-1].copy()[::-1, ::-1],
                "fortran": np.asfortranarray(x)}[layout]
     np.testing.assert_array_equal(vals[0], x)
-    got, frames = _python_frames(f, *vals)
+    got, frames = python_frames(f, *vals)
     np.testing.assert_allclose(got, ref(*vals), rtol=1e-14, atol=1e-15)
     assert frames == [], frames
     assert got.flags.c_contiguous and got.flags.writeable
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int32", "int64"])
-def test_strided_call_in_other_dtypes(dtype):
+def test_strided_call_in_other_dtypes(dtype, python_frames):
     x, r = T.matrix("x", dtype=dtype), T.row("r", dtype=dtype)
     f = symgraph.function([x, r], x.T * 3 - r.T)
     ref = symgraph.function([x, r], x.T * 3 - r.T, mode="py")
     a = (np.arange(35).reshape(5, 7) - 11).astype(dtype)[:, ::2]
     row = np.arange(4, dtype=dtype)[None]
-    got, frames = _python_frames(f, a.T.copy().T, row)
+    got, frames = python_frames(f, a.T.copy().T, row)
     assert frames == [] and got.dtype == dtype
     np.testing.assert_array_equal(got, ref(a, row))
     np.testing.assert_array_equal(got, a.T * 3 - row.T)
