@@ -52,10 +52,11 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  *                    drop..., then the argument slot: the view made here when the
  *                    argument is an ndarray of in_ndim dims whose dropped dims are 1
  *                    (else PERFORM's call, which raises the error)
- *           SHAPE    callable node which extra, then the argument slots: a shape op's value
- *                    made here (which: Shape_i, extra its dim; MakeVector of int64 scalars;
- *                    Reshape, extra its ndim; Shape) when the arguments are what it takes (else
- *                    PERFORM's call, which also raises the op's errors)
+ *           SHAPE    callable node which n_data data..., then the argument slots: the
+ *                    value of a shape or view op made here (which: Shape_i, data its dim;
+ *                    MakeVector of int64 scalars; Reshape, data its ndim; Shape; Subtensor,
+ *                    data its index, see `subtensor`) when the arguments are what it takes
+ *                    (else PERFORM's call, which also raises the op's errors)
  *                                                                         n_steps times
  *   result  slot, then copy (1: the caller gets a copy)     n_out + n_updates times
  *   update  container: .value = the result after the outputs         n_updates times
@@ -65,7 +66,7 @@ typedef int (*sg_kernel)(int, int64_t, void **, const int64_t *);
  * the error to report, and item 1 copy(value) for results not ndarrays. */
 enum { H_IN, H_SLOTS, H_STEPS, H_OUT, H_SINGLE, H_SHARED, H_UPDATES, H_LEN };
 enum { ELEMWISE, COMPUTE, PERFORM, DOT, REDUCE, GEMM, DIMSHUFFLE, SHAPE };
-enum { SHAPE_I, MAKEVECTOR, RESHAPE, SHAPE_OF };
+enum { SHAPE_I, MAKEVECTOR, RESHAPE, SHAPE_OF, SUBTENSOR };
 enum { S_KIND, S_NARGS, S_NOUTS, S_NFREES, S_LEN };
 
 typedef struct {
@@ -616,14 +617,89 @@ static int int64_of(PyObject *v, int64_t *out)
     return 0;
 }
 
-/* the value of a SHAPE step (Shape_i, MakeVector of int64, Reshape, Shape) as the op's
- * perform gives it: a 0-d int64 array, an int64 vector, numpy.reshape's view or copy; NULL with
- * no error set for anything else, and the perform runs (it also raises the op's errors:
- * a reshape numpy refuses) */
-static PyObject *shape_step(int64_t which, int64_t extra, PyObject **slots,
-                            const int64_t *arg, int64_t n_args)
+/* a part of a Subtensor's index (tag value: 0 absent, 1 the constant value, 2 the value of
+ * index argument `value`); 0 when an argument is not an int64 scalar */
+static int index_part(const int64_t *part, PyObject **slots, const int64_t *arg,
+                      int64_t absent, int64_t *out)
+{
+    if (part[0] == 0) { *out = absent; return 1; }
+    if (part[0] == 1) { *out = part[1]; return 1; }
+    return int64_of(slots[arg[1 + part[1]]], out);
+}
+
+/* x[index] as numpy's basic indexing makes the view (mapping.c's get_view_from_index):
+ * d is the index, one entry per position: 0 a new axis; 1 tag value, an integer index;
+ * 2 then three parts (start, stop, step), each tag value (index_part). NULL with no error
+ * set when an index is out of range or not an int64 scalar, a step is 0 or x is not an
+ * ndarray with the dims indexed: the perform runs and raises numpy's error */
+static PyObject *subtensor(const int64_t *d, int64_t n_data, PyObject **slots,
+                           const int64_t *arg)
+{
+    PyObject *v = slots[arg[0]];
+    if (v == NULL || Py_TYPE(v) != &PyArray_Type) return NULL;
+    PyArrayObject *x = (PyArrayObject *)v;
+    const int nd = PyArray_NDIM(x);
+    const npy_intp *dims = PyArray_DIMS(x), *st = PyArray_STRIDES(x);
+    npy_intp shape[NPY_MAXDIMS], strides[NPY_MAXDIMS];
+    char *data = PyArray_BYTES(x);
+    int in = 0, out = 0;
+    for (const int64_t *e = d, *end = d + n_data; e < end;) {
+        if (out >= NPY_MAXDIMS) return NULL;
+        if (e[0] == 0) {                                              /* new axis */
+            shape[out] = 1;
+            strides[out++] = 0;
+            e += 1;
+            continue;
+        }
+        if (in >= nd) return NULL;
+        if (e[0] == 1) {                                              /* integer */
+            int64_t i;
+            if (!index_part(e + 1, slots, arg, 0, &i)) return NULL;
+            if (i < 0) i += dims[in];
+            if (i < 0 || i >= dims[in]) return NULL;
+            data += i * st[in++];
+            e += 3;
+            continue;
+        }
+        int64_t step, start, stop;                                    /* slice */
+        if (!index_part(e + 5, slots, arg, 1, &step) || step == 0) return NULL;
+        if (!index_part(e + 1, slots, arg, step < 0 ? PY_SSIZE_T_MAX : 0, &start) ||
+                !index_part(e + 3, slots, arg, step < 0 ? PY_SSIZE_T_MIN : PY_SSIZE_T_MAX,
+                            &stop))
+            return NULL;
+        Py_ssize_t a = (Py_ssize_t)start, b = (Py_ssize_t)stop;
+        Py_ssize_t n = PySlice_AdjustIndices(dims[in], &a, &b, (Py_ssize_t)step);
+        if (n <= 0) { n = 0; step = 1; a = 0; }
+        data += a * st[in];
+        shape[out] = n;
+        strides[out++] = st[in++] * step;
+        e += 7;
+    }
+    for (; in < nd; ++in, ++out) {
+        if (out >= NPY_MAXDIMS) return NULL;
+        shape[out] = dims[in];
+        strides[out] = st[in];
+    }
+    PyArray_Descr *descr = PyArray_DESCR(x);
+    Py_INCREF(descr);                                                 /* stolen */
+    PyObject *y = PyArray_NewFromDescr(&PyArray_Type, descr, out, shape, strides, data,
+                                       PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE, NULL);
+    if (y == NULL) return NULL;
+    Py_INCREF(v);                                                     /* stolen too */
+    if (PyArray_SetBaseObject((PyArrayObject *)y, v) < 0) { Py_DECREF(y); return NULL; }
+    return y;
+}
+
+/* the value of a SHAPE step (Shape_i, MakeVector of int64, Reshape, Shape, Subtensor) as
+ * the op's perform gives it: a 0-d int64 array, an int64 vector, numpy.reshape's view or
+ * copy, numpy's basic-indexing view; NULL with no error set for anything else, and the
+ * perform runs (it also raises the op's errors: a reshape numpy refuses, an index out of
+ * range) */
+static PyObject *shape_step(int64_t which, const int64_t *data, int64_t n_data,
+                            PyObject **slots, const int64_t *arg, int64_t n_args)
 {
     PyObject *o = NULL;
+    const int64_t extra = n_data ? data[0] : 0;
     if (which == SHAPE_I) {
         PyObject *v = slots[arg[0]];
         if (v == NULL || Py_TYPE(v) != &PyArray_Type || extra < 0 ||
@@ -645,6 +721,8 @@ static PyObject *shape_step(int64_t which, int64_t extra, PyObject **slots,
         if ((o = PyArray_SimpleNew(1, &n, NPY_INT64)) != NULL)
             for (npy_intp d = 0; d < n; ++d)
                 ((int64_t *)PyArray_DATA((PyArrayObject *)o))[d] = PyArray_DIM(x, d);
+    } else if (which == SUBTENSOR) {
+        o = subtensor(data, n_data, slots, arg);
     } else if (which == RESHAPE) {
         PyObject *vx = slots[arg[0]], *vs = slots[arg[1]];
         if (vx == NULL || vs == NULL || Py_TYPE(vx) != &PyArray_Type ||
@@ -769,13 +847,13 @@ static PyObject *run(Entry *e, PyObject *const *args)
             owned[outs[0]] = 1;
             p = q + 5 + q[3] + q[4 + q[3]] + n_args;
         } else if (kind == SHAPE &&
-                   (o = shape_step(q[2], q[3], slots, q + 4, n_args)) != NULL) {
+                   (o = shape_step(q[2], q + 4, q[3], slots, q + 4 + q[3], n_args)) != NULL) {
             slots[outs[0]] = o;
             owned[outs[0]] = 1;
-            p = q + 4 + n_args;
+            p = q + 4 + q[3] + n_args;
         } else {
             const int64_t *arg = kind == COMPUTE ? q + 1 : kind == PERFORM ? q + 2 :
-                                 kind == SHAPE ? q + 4 : q + 5 + q[3] + q[4 + q[3]];
+                                 kind == SHAPE ? q + 4 + q[3] : q + 5 + q[3] + q[4 + q[3]];
             if (PyErr_Occurred()) { release(slots, owned, n_slots); return NULL; }
             PyObject *list = arg_list(slots, arg, n_args);
             if (list == NULL) { release(slots, owned, n_slots); return NULL; }
@@ -949,7 +1027,7 @@ void *sg_entry_new(void *spec_)
              kind == GEMM ? 8 + n_args :
              kind == REDUCE ? 11 + p[9] + n_args :
              kind == DIMSHUFFLE ? 5 + p[3] + p[4 + p[3]] + n_args :
-             kind == SHAPE ? 4 + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
+             kind == SHAPE ? 4 + p[3] + n_args : (kind == COMPUTE ? 1 : 2) + n_args;
     }
     e->outputs = p;
     PyObject_GC_Track((PyObject *)e);
