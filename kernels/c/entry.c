@@ -663,6 +663,7 @@ static PyObject *subtensor(const int64_t *d, int64_t n_data, PyObject **slots,
         }
         int64_t step, start, stop;                                    /* slice */
         if (!index_part(e + 5, slots, arg, 1, &step) || step == 0) return NULL;
+        if (step < -PY_SSIZE_T_MAX) step = -PY_SSIZE_T_MAX;    /* as PySlice_Unpack: -step fits */
         if (!index_part(e + 1, slots, arg, step < 0 ? PY_SSIZE_T_MAX : 0, &start) ||
                 !index_part(e + 3, slots, arg, step < 0 ? PY_SSIZE_T_MIN : PY_SSIZE_T_MAX,
                             &stop))

@@ -86,3 +86,13 @@ def test_other_index_dtypes_take_the_ops_perform(python_frames):
     got, frames = python_frames(f, a, np.array(-2, dtype=np.int32))
     assert "perform" in frames
     np.testing.assert_array_equal(got, a[-2, ::-1] * 3)
+
+
+def test_extreme_steps_as_numpy(python_frames):
+    x, k = T.dvector("x"), T.lscalar("k")
+    f = symgraph.function([x, k], x[::k] * 2)
+    a = np.arange(5.0)
+    for kv in (np.iinfo(np.int64).min, np.iinfo(np.int64).max, -1, 7):
+        got, frames = python_frames(f, a, np.array(kv))
+        assert frames == []
+        np.testing.assert_array_equal(got, a[::kv] * 2)
