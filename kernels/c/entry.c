@@ -571,6 +571,24 @@ static PyObject *reduce(const int64_t *q, PyObject *vx, PyObject *in_descr,
     return run_kernel(q, 0, ptrs, meta, PyArray_SIZE(x), nogil, o, rc);
 }
 
+/* a view of x's memory at `data` with the given dims and byte strides (writeable when x
+ * is), x its base; NULL with an error set when numpy cannot make it */
+static PyObject *view_of(PyArrayObject *x, int nd, npy_intp *shape, npy_intp *strides,
+                         char *data)
+{
+    PyArray_Descr *descr = PyArray_DESCR(x);
+    Py_INCREF(descr);                                                 /* stolen */
+    PyObject *y = PyArray_NewFromDescr(&PyArray_Type, descr, nd, shape, strides, data,
+                                       PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE, NULL);
+    if (y == NULL) return NULL;
+    Py_INCREF(x);                                                     /* stolen too */
+    if (PyArray_SetBaseObject((PyArrayObject *)y, (PyObject *)x) < 0) {
+        Py_DECREF(y);
+        return NULL;
+    }
+    return y;
+}
+
 /* a DimShuffle's view of ndarray x (d: in_ndim out_ndim order... n_drop drop...), as
  * its perform's transpose and reshape give it: new dims of 1 have stride 0; NULL with no
  * error set when x is not what d describes, and the perform runs */
@@ -589,15 +607,7 @@ static PyObject *dimshuffle(const int64_t *d, PyObject *v)
         od[k] = order[k] < 0 ? 1 : dims[order[k]];
         os[k] = order[k] < 0 ? 0 : st[order[k]];
     }
-    PyArray_Descr *descr = PyArray_DESCR(x);
-    Py_INCREF(descr);                                                 /* stolen */
-    PyObject *y = PyArray_NewFromDescr(&PyArray_Type, descr, (int)out_nd, od, os,
-                                       PyArray_DATA(x), PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE,
-                                       NULL);
-    if (y == NULL) return NULL;
-    Py_INCREF(v);                                                     /* stolen too */
-    if (PyArray_SetBaseObject((PyArrayObject *)y, v) < 0) { Py_DECREF(y); return NULL; }
-    return y;
+    return view_of(x, (int)out_nd, od, os, PyArray_BYTES(x));
 }
 
 /* an int64 of a 0-d int64 ndarray or numpy int64 scalar; 0 when `v` is neither */
@@ -681,14 +691,7 @@ static PyObject *subtensor(const int64_t *d, int64_t n_data, PyObject **slots,
         shape[out] = dims[in];
         strides[out] = st[in];
     }
-    PyArray_Descr *descr = PyArray_DESCR(x);
-    Py_INCREF(descr);                                                 /* stolen */
-    PyObject *y = PyArray_NewFromDescr(&PyArray_Type, descr, out, shape, strides, data,
-                                       PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE, NULL);
-    if (y == NULL) return NULL;
-    Py_INCREF(v);                                                     /* stolen too */
-    if (PyArray_SetBaseObject((PyArrayObject *)y, v) < 0) { Py_DECREF(y); return NULL; }
-    return y;
+    return view_of(x, out, shape, strides, data);
 }
 
 /* the value of a SHAPE step (Shape_i, MakeVector of int64, Reshape, Shape, Subtensor) as

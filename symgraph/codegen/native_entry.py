@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
 import threading
 
@@ -184,8 +185,8 @@ def native_plan(program, n_inputs, single, n_out=None, shared=(), updates=(), co
                      len(op.new_order), *(-1 if o == "x" else o for o in op.new_order),
                      len(op.drop), *op.drop, *ins]
         elif perform == node.op.perform and len(outs) == 1 and \
-                _shape_step(node) is not None:
-            which, data = _shape_step(node)
+                (shape_step := _shape_step(node)) is not None:
+            which, data = shape_step
             code += [SHAPE, *head, obj(perform), obj(node), which, len(data), *data, *ins]
         else:
             code += [PERFORM, *head, obj(perform), obj(node), *ins]
@@ -216,7 +217,7 @@ def _shape_step(node):
 
 def _subtensor_index(idx_list):
     """A Subtensor's index as entry.c's `subtensor` reads it, or None."""
-    sym = iter(range(len(idx_list) * 3))
+    sym = itertools.count()
 
     def part(p):
         if p is None:
